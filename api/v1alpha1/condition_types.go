@@ -1,0 +1,134 @@
+package v1alpha1
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so Argo CD,
+// Flux and kubectl wait read the policy like any other resource:
+// Reconciling=True is InProgress, Stalled=True is Failed, Ready=True with
+// neither is Current. Reconciling and Stalled are never True together.
+const (
+	// ReadyCondition (positive polarity) is True when the last sync succeeded:
+	// in Enforce mode the tenant matches the policy, in Observe mode the
+	// tenant was read (Drifted tells whether it matches).
+	ReadyCondition = "Ready"
+
+	// ReconcilingCondition (abnormal-true) is True while a spec change is not
+	// yet synced or a transient error is being retried.
+	ReconcilingCondition = "Reconciling"
+
+	// StalledCondition (abnormal-true) is True when retrying cannot help and a
+	// person must act; its reason says what is wrong.
+	StalledCondition = "Stalled"
+
+	// DriftedCondition (abnormal-true) is True when some managed product
+	// differs from its desired value after the last sync.
+	DriftedCondition = "Drifted"
+
+	// ConflictCondition (abnormal-true) is True when another Enforce policy
+	// owns the tenant; its message names the owner.
+	ConflictCondition = "Conflict"
+
+	// SubscriptionTrackingDegradedCondition (abnormal-true) is True when
+	// Microsoft Graph fails or forbids the reads subscription tracking needs,
+	// while policy enforcement goes on.
+	SubscriptionTrackingDegradedCondition = "SubscriptionTrackingDegraded"
+)
+
+// Reasons of the Ready condition (and of Reconciling while progressing).
+const (
+	// ReasonSucceeded: the tenant matches the policy (Enforce) or was read (Observe).
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing: the spec changed and the tenant is being synced.
+	ReasonProgressing = "Progressing"
+	// ReasonSuspended: spec.suspend is true; no call goes to Microsoft.
+	ReasonSuspended = "Suspended"
+	// ReasonDeleting: the policy is being deleted.
+	ReasonDeleting = "Deleting"
+)
+
+// Reasons of Reconciling=True for errors retried on their own.
+const (
+	// ReasonThrottled: Microsoft answered 429/503 with Retry-After; the next try waits for it.
+	ReasonThrottled = "Throttled"
+	// ReasonTransientError: 5xx, timeout or connection failure; retried with backoff.
+	ReasonTransientError = "TransientError"
+)
+
+// Reasons of Stalled=True: a person must act. A stalled policy still re-checks
+// at spec.interval.
+const (
+	// ReasonSecretNotFound: the referenced Secret does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretKeyNotFound: the Secret lacks the referenced key.
+	ReasonSecretKeyNotFound = "SecretKeyNotFound"
+	// ReasonInvalidCertificate: the certificate Secret holds no usable certificate and key.
+	ReasonInvalidCertificate = "InvalidCertificate"
+	// ReasonServiceAccountNotFound: the workload identity ServiceAccount does not exist.
+	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
+	// ReasonServiceAccountNotAnnotated: the ServiceAccount lacks
+	// azure.workload.identity/client-id equal to auth.clientID.
+	ReasonServiceAccountNotAnnotated = "ServiceAccountNotAnnotated"
+	// ReasonAuthenticationFailed: Entra ID refused the credential (401).
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonForbidden: Microsoft answered 403: a permission or role is missing.
+	ReasonForbidden = "Forbidden"
+	// ReasonUnknownProduct: a rule names a product the tenant does not have.
+	ReasonUnknownProduct = "UnknownProduct"
+	// ReasonRejected: Microsoft refused a value for good (400); not re-sent until the spec changes.
+	ReasonRejected = "Rejected"
+	// ReasonConflictLost: another Enforce policy owns the tenant.
+	ReasonConflictLost = "ConflictLost"
+)
+
+// Reasons of the Drifted condition.
+const (
+	// ReasonInSync: every managed product has its desired value.
+	ReasonInSync = "InSync"
+	// ReasonDriftDetected: some managed product differs (Observe mode, or a write failed).
+	ReasonDriftDetected = "DriftDetected"
+)
+
+// Reasons of the Conflict condition.
+const (
+	// ReasonTenantOwned: another Enforce policy owns the tenant (Conflict=True).
+	ReasonTenantOwned = "TenantOwnedByAnotherPolicy"
+	// ReasonOwner: this policy owns the tenant, or is in Observe mode (Conflict=False).
+	ReasonOwner = "NoConflict"
+)
+
+// Reasons of the SubscriptionTrackingDegraded condition.
+const (
+	// ReasonGraphForbidden: Graph answered 401/403 (Organization.Read.All or User.Read.All missing).
+	ReasonGraphForbidden = "GraphForbidden"
+	// ReasonGraphUnavailable: Graph failed (5xx, timeout, throttled).
+	ReasonGraphUnavailable = "GraphUnavailable"
+	// ReasonTrackingHealthy: subscriptions were read (Degraded=False).
+	ReasonTrackingHealthy = "TrackingHealthy"
+	// ReasonTrackingDisabled: spec.subscriptions.track is false (Degraded=False).
+	ReasonTrackingDisabled = "TrackingDisabled"
+)
+
+// Event reasons.
+const (
+	EventAdopted              = "Adopted"
+	EventDriftDetected        = "DriftDetected"
+	EventDriftCorrected       = "DriftCorrected"
+	EventNewProductDetected   = "NewProductDetected"
+	EventWriteFailed          = "WriteFailed"
+	EventThrottled            = "Throttled"
+	EventAuthFailed           = "AuthenticationFailed"
+	EventConflict             = "Conflict"
+	EventRestored             = "Restored"
+	EventRestoreSkipped       = "RestoreSkipped"
+	EventSelfServicePurchase  = "SelfServicePurchaseDetected"
+	EventRefundWindowClosing  = "RefundWindowClosing"
+	EventTakeoverDetected     = "TakeoverDetected"
+	EventCancellationDetected = "CancellationDetected"
+	EventTrialExpired         = "TrialExpired"
+)
+
+// Annotations.
+const (
+	// RequestedAtAnnotation asks for an immediate reconcile when its value changes.
+	RequestedAtAnnotation = "reconcile.tenantpolicy.io/requestedAt"
+	// Finalizer guards deletion so deletionPolicy can run.
+	Finalizer = "commerce.tenantpolicy.io/finalizer"
+)

@@ -1,0 +1,619 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Mode says whether the controller writes to Microsoft 365.
+// +kubebuilder:validation:Enum=Enforce;Observe
+type Mode string
+
+const (
+	// ModeEnforce makes Microsoft 365 match the policy and records what it corrected.
+	ModeEnforce Mode = "Enforce"
+	// ModeObserve reports how Microsoft 365 differs from the policy and writes nothing.
+	ModeObserve Mode = "Observe"
+)
+
+// PolicyValue is a self-service purchase setting as Microsoft 365 knows it.
+// +kubebuilder:validation:Enum=Enabled;Disabled;OnlyTrialsWithoutPaymentMethod
+type PolicyValue string
+
+const (
+	// PolicyEnabled lets users buy the product and start trials.
+	PolicyEnabled PolicyValue = "Enabled"
+	// PolicyDisabled blocks self-service purchases and trials.
+	PolicyDisabled PolicyValue = "Disabled"
+	// PolicyOnlyTrials allows only trials that need no payment method; no purchase afterwards.
+	PolicyOnlyTrials PolicyValue = "OnlyTrialsWithoutPaymentMethod"
+)
+
+// RulePolicy is what a product rule or the default asks for: a PolicyValue, or
+// Unmanaged to leave the product alone.
+// +kubebuilder:validation:Enum=Enabled;Disabled;OnlyTrialsWithoutPaymentMethod;Unmanaged
+type RulePolicy string
+
+// RuleUnmanaged means the controller never writes the product, whatever else says.
+const RuleUnmanaged RulePolicy = "Unmanaged"
+
+// DeletionPolicy says what happens to the tenant when the policy is deleted.
+// +kubebuilder:validation:Enum=Orphan;Restore
+type DeletionPolicy string
+
+const (
+	// DeletionOrphan leaves the tenant as it is.
+	DeletionOrphan DeletionPolicy = "Orphan"
+	// DeletionRestore writes back the values seen when the policy adopted each product.
+	DeletionRestore DeletionPolicy = "Restore"
+)
+
+// OfferType is a class of third-party offers with its own self-service setting.
+// +kubebuilder:validation:Enum=SaaS;POWERBIVISUALS;DYNAMICSCE;DYNAMICSBC
+type OfferType string
+
+// SecretKeyRef names one key of a Secret in the policy's namespace.
+type SecretKeyRef struct {
+	// name of the Secret, in the namespace of the TenantPurchasePolicy.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key within the Secret's data that holds the value.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key"`
+}
+
+// SecretRef names a Secret in the policy's namespace.
+type SecretRef struct {
+	// name of the Secret, in the namespace of the TenantPurchasePolicy.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
+// WorkloadIdentity authenticates with a Kubernetes ServiceAccount token
+// exchanged as a federated credential.
+type WorkloadIdentity struct {
+	// serviceAccountName is the ServiceAccount, in the policy's namespace, whose
+	// token (audience api://AzureADTokenExchange) the controller requests and
+	// exchanges. The ServiceAccount must carry the annotation
+	// azure.workload.identity/client-id equal to auth.clientID.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ServiceAccountName string `json:"serviceAccountName"`
+}
+
+// Auth says how the controller obtains Entra ID tokens for the tenant.
+// +kubebuilder:validation:XValidation:rule="[has(self.clientSecretRef), has(self.clientCertificateRef), has(self.workloadIdentity), has(self.refreshTokenRef)].filter(x, x).size() == 1",message="auth must set exactly one of clientSecretRef, clientCertificateRef, workloadIdentity or refreshTokenRef"
+type Auth struct {
+	// clientID is the application (client) ID of the Entra app registration,
+	// a GUID. With a partner's multi-tenant app it is the partner's app.
+	// +required
+	// +kubebuilder:validation:MaxLength=36
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="clientID must be a GUID such as 11111111-2222-3333-4444-555555555555"
+	ClientID string `json:"clientID"`
+
+	// clientSecretRef names the Secret key holding the app's client secret.
+	// +optional
+	ClientSecretRef *SecretKeyRef `json:"clientSecretRef,omitempty"`
+
+	// clientCertificateRef names a kubernetes.io/tls Secret whose tls.crt and
+	// tls.key hold the app's certificate and private key. The certificate's
+	// expiry is shown in status.certificateNotAfter.
+	// +optional
+	ClientCertificateRef *SecretRef `json:"clientCertificateRef,omitempty"`
+
+	// workloadIdentity exchanges a ServiceAccount token for Entra tokens
+	// (workload identity federation); no secret is stored in the cluster.
+	// +optional
+	WorkloadIdentity *WorkloadIdentity `json:"workloadIdentity,omitempty"`
+
+	// refreshTokenRef names the Secret key holding a delegated refresh token
+	// of a Billing or Global Administrator, for tenants where only such an
+	// administrator may use the licensing API. The controller writes the
+	// rotated refresh token back to the same key.
+	// +optional
+	RefreshTokenRef *SecretKeyRef `json:"refreshTokenRef,omitempty"`
+}
+
+// ProductRule sets the self-service purchase policy of one product.
+type ProductRule struct {
+	// productID is Microsoft's product ID, twelve upper-case letters and
+	// digits, e.g. CFQ7TTC0MM8R for Microsoft 365 Copilot.
+	// +required
+	// +kubebuilder:validation:MaxLength=12
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z0-9]{12}$')",message="productID must be 12 upper-case letters or digits, e.g. CFQ7TTC0MM8R"
+	ProductID string `json:"productID"`
+
+	// policy is the value to keep the product at, or Unmanaged to never touch
+	// it whatever default says.
+	// +required
+	Policy RulePolicy `json:"policy"`
+
+	// until makes the rule temporary: after this time the product follows
+	// default again.
+	// +optional
+	Until *metav1.Time `json:"until,omitempty"`
+}
+
+// OfferTypeRule sets the self-service purchase policy of a class of
+// third-party offers. Offer types are not covered by default.
+type OfferTypeRule struct {
+	// offerType is the class of third-party offers.
+	// +required
+	OfferType OfferType `json:"offerType"`
+
+	// policy is the value to keep the offer type at.
+	// +required
+	Policy PolicyValue `json:"policy"`
+}
+
+// SubscriptionTracking configures the tracking of self-service subscriptions
+// and their takeover by the organisation.
+type SubscriptionTracking struct {
+	// track reads directory subscriptions through Microsoft Graph at every sync
+	// and records self-service purchases, refund windows and takeovers in
+	// status. Needs the Graph application permission Organization.Read.All
+	// (and User.Read.All to recognise takeovers).
+	// +optional
+	// +kubebuilder:default=true
+	Track *bool `json:"track,omitempty"`
+
+	// refundWarning is how long before a self-service subscription's full-refund
+	// window closes the controller emits a RefundWindowClosing Event.
+	// +optional
+	// +kubebuilder:default="2h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	RefundWarning *metav1.Duration `json:"refundWarning,omitempty"`
+}
+
+// TenantPurchasePolicySpec is the desired self-service purchase state of one
+// Microsoft 365 tenant.
+type TenantPurchasePolicySpec struct {
+	// tenantID is the Microsoft Entra tenant (directory) ID, a GUID. It cannot
+	// be changed: create another TenantPurchasePolicy for another tenant.
+	// +required
+	// +kubebuilder:validation:MaxLength=36
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="tenantID is immutable; create a new TenantPurchasePolicy for another tenant"
+	TenantID string `json:"tenantID"`
+
+	// auth says how to obtain tokens for the tenant: clientID and exactly one
+	// method.
+	// +required
+	Auth Auth `json:"auth"`
+
+	// mode is Enforce (make the tenant match and record corrections) or
+	// Observe (report differences and write nothing).
+	// +optional
+	// +kubebuilder:default=Enforce
+	Mode Mode `json:"mode,omitempty"`
+
+	// default is the policy of every product that products does not list,
+	// including products Microsoft adds later (they start as Enabled).
+	// Unmanaged leaves unlisted products alone.
+	// +required
+	Default RulePolicy `json:"default"`
+
+	// products are per-product rules that take precedence over default.
+	// +optional
+	// +listType=map
+	// +listMapKey=productID
+	// +kubebuilder:validation:MaxItems=256
+	Products []ProductRule `json:"products,omitempty"`
+
+	// offerTypes are rules for third-party offer types; offer types not listed
+	// are left alone.
+	// +optional
+	// +listType=map
+	// +listMapKey=offerType
+	// +kubebuilder:validation:MaxItems=4
+	OfferTypes []OfferTypeRule `json:"offerTypes,omitempty"`
+
+	// interval is how often the tenant is checked for drift, at least 1m. Each
+	// run is jittered by up to 10% so fleets spread out.
+	// +optional
+	// +kubebuilder:default="15m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="interval must be at least 1m"
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// suspend stops every call to Microsoft for this policy until it is set
+	// back to false. Status is kept as it was.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// deletionPolicy is Orphan (leave the tenant as it is when this policy is
+	// deleted) or Restore (write back the values seen at adoption).
+	// +optional
+	// +kubebuilder:default=Orphan
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// subscriptions configures self-service subscription and takeover tracking.
+	// +optional
+	// +kubebuilder:default={}
+	Subscriptions SubscriptionTracking `json:"subscriptions,omitempty"`
+}
+
+// DesiredSource says where a product's desired value came from.
+// +kubebuilder:validation:Enum=Rule;Default;ExpiredRule;Unmanaged
+type DesiredSource string
+
+const (
+	SourceRule        DesiredSource = "Rule"
+	SourceDefault     DesiredSource = "Default"
+	SourceExpiredRule DesiredSource = "ExpiredRule"
+	SourceUnmanaged   DesiredSource = "Unmanaged"
+)
+
+// ProductStatus is what the controller knows of one product (or offer type).
+type ProductStatus struct {
+	// productID is Microsoft's product ID, or the offer type for offer types.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	ProductID string `json:"productID"`
+
+	// name is Microsoft's product name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Name string `json:"name,omitempty"`
+
+	// desired is the value the policy asks for; empty when Unmanaged.
+	// +optional
+	Desired PolicyValue `json:"desired,omitempty"`
+
+	// observed is the value Microsoft 365 reported at the last sync.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Observed string `json:"observed,omitempty"`
+
+	// source is where desired came from: a rule, default, an expired rule
+	// (default applies), or Unmanaged.
+	// +optional
+	Source DesiredSource `json:"source,omitempty"`
+
+	// adoptedValue is the value Microsoft 365 had when this policy adopted the
+	// tenant; empty for products Microsoft added later. Restore on deletion
+	// writes it back.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	AdoptedValue string `json:"adoptedValue,omitempty"`
+
+	// adoptedAt is when this policy first saw the product (adoption, or the
+	// sync that found a product Microsoft added later).
+	// +optional
+	AdoptedAt *metav1.Time `json:"adoptedAt,omitempty"`
+
+	// corrections counts the writes the controller made to this product.
+	// +optional
+	Corrections int64 `json:"corrections,omitempty"`
+
+	// lastCorrectionTime is when the controller last wrote this product.
+	// +optional
+	LastCorrectionTime *metav1.Time `json:"lastCorrectionTime,omitempty"`
+
+	// rejected holds Microsoft's answer when it refused the product for good
+	// (unknown product, invalid value). The write is not sent again until the
+	// spec changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Rejected string `json:"rejected,omitempty"`
+
+	// rejectedGeneration is the spec generation rejected refers to.
+	// +optional
+	RejectedGeneration int64 `json:"rejectedGeneration,omitempty"`
+}
+
+// DriftAction says what the controller did about a drift.
+// +kubebuilder:validation:Enum=Corrected;Reported;CorrectionFailed
+type DriftAction string
+
+const (
+	DriftCorrected        DriftAction = "Corrected"
+	DriftReported         DriftAction = "Reported"
+	DriftCorrectionFailed DriftAction = "CorrectionFailed"
+)
+
+// DriftRecord is one transition of a product away from the value the
+// controller had converged it to (or last observed).
+type DriftRecord struct {
+	// productID of the product (or offer type) that drifted.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	ProductID string `json:"productID"`
+	// expected is the value the product had before the drift.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Expected string `json:"expected"`
+	// found is the value found instead.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Found string `json:"found"`
+	// detectedAt is when the controller saw it.
+	// +required
+	DetectedAt metav1.Time `json:"detectedAt"`
+	// action is what the controller did.
+	// +required
+	Action DriftAction `json:"action"`
+}
+
+// Counters are lifetime counts; they never go back.
+type Counters struct {
+	// driftDetected counts drift transitions ever seen.
+	// +optional
+	DriftDetected int64 `json:"driftDetected,omitempty"`
+	// driftCorrected counts drifts the controller corrected.
+	// +optional
+	DriftCorrected int64 `json:"driftCorrected,omitempty"`
+	// newProducts counts products Microsoft added after adoption.
+	// +optional
+	NewProducts int64 `json:"newProducts,omitempty"`
+	// takeovers counts self-service subscriptions taken over by the organisation.
+	// +optional
+	Takeovers int64 `json:"takeovers,omitempty"`
+	// cancellations counts self-service subscriptions cancelled.
+	// +optional
+	Cancellations int64 `json:"cancellations,omitempty"`
+	// expiries counts self-service trials that ended.
+	// +optional
+	Expiries int64 `json:"expiries,omitempty"`
+}
+
+// Summary holds the scalar counts the print columns show.
+type Summary struct {
+	// ready mirrors the Ready condition's status for kubectl get.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Ready string `json:"ready,omitempty"`
+	// managed is the number of products the policy manages (not Unmanaged).
+	// +optional
+	Managed int32 `json:"managed,omitempty"`
+	// compliant is the number of managed products at their desired value.
+	// +optional
+	Compliant int32 `json:"compliant,omitempty"`
+	// drifted is the number of managed products not at their desired value.
+	// +optional
+	Drifted int32 `json:"drifted,omitempty"`
+	// unmanaged is the number of products left alone.
+	// +optional
+	Unmanaged int32 `json:"unmanaged,omitempty"`
+	// selfServiceSubscriptions is the number of active self-service subscriptions.
+	// +optional
+	SelfServiceSubscriptions int32 `json:"selfServiceSubscriptions,omitempty"`
+}
+
+// SelfServiceSubscription is a subscription a user bought on their own.
+type SelfServiceSubscription struct {
+	// id of the directory subscription.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	ID string `json:"id"`
+	// skuPartNumber, e.g. Microsoft_365_Copilot.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	SkuPartNumber string `json:"skuPartNumber,omitempty"`
+	// skuID of the subscription.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	SkuID string `json:"skuID,omitempty"`
+	// buyerID is the object ID of the user who bought it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	BuyerID string `json:"buyerID,omitempty"`
+	// seats is the number of licences bought.
+	// +optional
+	Seats int32 `json:"seats,omitempty"`
+	// trial is true for a trial, false for a paid subscription.
+	// +optional
+	Trial bool `json:"trial,omitempty"`
+	// status is Microsoft's status: Enabled, Warning, Suspended, Deleted, LockedOut.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Status string `json:"status,omitempty"`
+	// created is when it was bought.
+	// +optional
+	Created *metav1.Time `json:"created,omitempty"`
+	// lastRenewal is when it last renewed, if it has.
+	// +optional
+	LastRenewal *metav1.Time `json:"lastRenewal,omitempty"`
+	// fullRefundUntil is 24 hours after the purchase or latest renewal.
+	// +optional
+	FullRefundUntil *metav1.Time `json:"fullRefundUntil,omitempty"`
+	// proratedRefundUntil is 7 days after the purchase or latest renewal.
+	// +optional
+	ProratedRefundUntil *metav1.Time `json:"proratedRefundUntil,omitempty"`
+	// freeOrgSeats is the number of unused seats of the same SKU the
+	// organisation holds, not counting self-service seats.
+	// +optional
+	FreeOrgSeats int32 `json:"freeOrgSeats,omitempty"`
+	// takeoverPossible is true when freeOrgSeats covers this subscription's seats.
+	// +optional
+	TakeoverPossible bool `json:"takeoverPossible,omitempty"`
+	// refundWarned is true once the RefundWindowClosing Event was sent for the
+	// current window.
+	// +optional
+	RefundWarned bool `json:"refundWarned,omitempty"`
+}
+
+// HandoverVerdict says how a self-service subscription left the buyer's hands.
+// +kubebuilder:validation:Enum=TakenOver;Cancelled;Expired
+type HandoverVerdict string
+
+const (
+	VerdictTakenOver HandoverVerdict = "TakenOver"
+	VerdictCancelled HandoverVerdict = "Cancelled"
+	VerdictExpired   HandoverVerdict = "Expired"
+)
+
+// HandoverRecord is one self-service subscription that left the buyer's
+// hands: taken over by the organisation, cancelled, or a trial that ended.
+type HandoverRecord struct {
+	// subscriptionID of the self-service subscription.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	SubscriptionID string `json:"subscriptionID"`
+	// skuPartNumber of the subscription.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	SkuPartNumber string `json:"skuPartNumber,omitempty"`
+	// buyerID is the user who had bought it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	BuyerID string `json:"buyerID,omitempty"`
+	// verdict is TakenOver, Cancelled or Expired.
+	// +required
+	Verdict HandoverVerdict `json:"verdict"`
+	// detectedAt is when the controller noticed.
+	// +required
+	DetectedAt metav1.Time `json:"detectedAt"`
+	// evidence says what led to the verdict.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Evidence string `json:"evidence,omitempty"`
+}
+
+// SubscriptionsStatus is what tracking found in the tenant.
+type SubscriptionsStatus struct {
+	// selfService lists self-service subscriptions, active ones first, at
+	// most 50; total gives the full count.
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=50
+	SelfService []SelfServiceSubscription `json:"selfService,omitempty"`
+	// total is the number of self-service subscriptions found.
+	// +optional
+	Total int32 `json:"total,omitempty"`
+	// handovers is the newest takeovers, cancellations and expiries, at most 20.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	Handovers []HandoverRecord `json:"handovers,omitempty"`
+	// lastSyncTime is when subscriptions were last read.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+}
+
+// TenantPurchasePolicyStatus is the observed state; it answers without logs.
+type TenantPurchasePolicyStatus struct {
+	// observedGeneration is the spec generation the status describes; -1
+	// until the controller has looked at the policy.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration"`
+
+	// conditions: Ready, Reconciling and Stalled (kstatus), Drifted, Conflict
+	// and SubscriptionTrackingDegraded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// lastSyncTime is when the controller last read the tenant successfully.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// lastHandledReconcileAt is the last value of the
+	// reconcile.tenantpolicy.io/requestedAt annotation the controller acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// authenticatedAt is when this policy first authenticated to the tenant;
+	// only authenticated policies can own a tenant.
+	// +optional
+	AuthenticatedAt *metav1.Time `json:"authenticatedAt,omitempty"`
+
+	// certificateNotAfter is the expiry of the client certificate, for
+	// certificate auth.
+	// +optional
+	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+
+	// summary holds the counts shown by kubectl get.
+	// +optional
+	Summary Summary `json:"summary,omitempty"`
+
+	// products is the state of every product the tenant reports, at most 256.
+	// +optional
+	// +listType=map
+	// +listMapKey=productID
+	// +kubebuilder:validation:MaxItems=256
+	Products []ProductStatus `json:"products,omitempty"`
+
+	// offerTypes is the state of the offer types the policy has rules for.
+	// +optional
+	// +listType=map
+	// +listMapKey=productID
+	// +kubebuilder:validation:MaxItems=8
+	OfferTypes []ProductStatus `json:"offerTypes,omitempty"`
+
+	// driftHistory is the newest drift transitions, at most 20; counters keep
+	// the lifetime totals.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	DriftHistory []DriftRecord `json:"driftHistory,omitempty"`
+
+	// counters are lifetime totals that never reset.
+	// +optional
+	Counters Counters `json:"counters,omitempty"`
+
+	// subscriptions is what subscription tracking found.
+	// +optional
+	Subscriptions *SubscriptionsStatus `json:"subscriptions,omitempty"`
+
+	// restoreAttempts counts deletion attempts that found the credentials
+	// missing; at 3 the finalizer is released without restoring.
+	// +optional
+	RestoreAttempts int32 `json:"restoreAttempts,omitempty"`
+}
+
+// TenantPurchasePolicy declares the self-service purchase policy of one
+// Microsoft 365 tenant; the controller keeps the tenant matching it and
+// reports drift, self-service purchases and takeovers in status.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tpp,categories=m365
+// +kubebuilder:selectablefield:JSONPath=`.spec.tenantID`
+// +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenantID`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.summary.ready`
+// +kubebuilder:printcolumn:name="Drifted",type=integer,JSONPath=`.status.summary.drifted`
+// +kubebuilder:printcolumn:name="Managed",type=integer,JSONPath=`.status.summary.managed`
+// +kubebuilder:printcolumn:name="Self-Service",type=integer,JSONPath=`.status.summary.selfServiceSubscriptions`
+// +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TenantPurchasePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired self-service purchase state of the tenant.
+	// +required
+	Spec TenantPurchasePolicySpec `json:"spec"`
+
+	// status is what the controller observed and did.
+	// +optional
+	// +default={"observedGeneration": -1}
+	Status TenantPurchasePolicyStatus `json:"status,omitempty"`
+}
+
+// TenantPurchasePolicyList is a list of TenantPurchasePolicy.
+// +kubebuilder:object:root=true
+type TenantPurchasePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TenantPurchasePolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&TenantPurchasePolicy{}, &TenantPurchasePolicyList{})
+}

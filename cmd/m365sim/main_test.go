@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+)
+
+func TestStartWritesReadyFileAndServes(t *testing.T) {
+	dir := t.TempDir()
+	fleet := `{"tenants":[{"id":"72f988bf-86f1-41af-91ab-2d7cd011db47","name":"Contoso","sampleDirectory":true,
+	  "apps":[{"clientId":"app-1","secret":"pw-1","permissions":["Policy.Read.AllowSelfServicePurchase"]}],
+	  "delegated":[{"clientId":"app-1","roles":["Billing Administrator"]}]}]}`
+	if err := os.WriteFile(filepath.Join(dir, "tenants.json"), []byte(fleet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	ready, ca := filepath.Join(dir, "ready.json"), filepath.Join(dir, "ca.pem")
+	sim, err := start([]string{"--tenants", "2", "--tenants-file", filepath.Join(dir, "tenants.json"), "--ca-file", ca, "--ready-file", ready, "--seed", "3"}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	var info m365sim.ReadyInfo
+	b, err := os.ReadFile(ready)
+	if err != nil || json.Unmarshal(b, &info) != nil {
+		t.Fatalf("ready file: %v %s", err, b)
+	}
+	if len(info.Tenants) != 3 || info.Tenants[0].Delegated[0].RefreshToken == "" || info.Tenants[1].Apps[0].Secret == "" {
+		t.Fatalf("ready file tenants: %+v", info.Tenants)
+	}
+	if strings.Contains(out.String(), info.Tenants[1].Apps[0].Secret) || !strings.Contains(out.String(), info.Licensing) {
+		t.Errorf("stdout must name the endpoints and keep secrets in the ready file:\n%s", out.String())
+	}
+	// A client trusting only --ca-file gets a token for a generated tenant.
+	pem, _ := os.ReadFile(ca)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("CA file holds no certificate")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	gen := info.Tenants[1]
+	resp, err := client.PostForm(info.AuthorityHost+"/"+gen.ID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {gen.Apps[0].ClientID}, "client_secret": {gen.Apps[0].Secret}, "scope": {m365sim.ResourceLicensing + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("token for a generated tenant: %d", resp.StatusCode)
+	}
+}
+
+func TestParseFlagsRejectsBadInput(t *testing.T) {
+	cases := map[string][]string{
+		"unknown flag":     {"--nope"},
+		"negative tenants": {"--tenants", "-1"},
+		"stray argument":   {"extra"},
+		"bad lifetime":     {"--token-lifetime", "soon"},
+	}
+	for name, args := range cases {
+		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%s: want an error", name)
+		}
+	}
+}
+
+func TestGeneratedTenantsAreDeterministic(t *testing.T) {
+	ids := func() []string {
+		sim, err := m365sim.New(m365sim.Options{Seed: 9})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := sim.GenerateFleet(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []string{ts[0].ID, ts[1].ID, ts[1].Apps[0].ClientID, ts[1].Apps[0].Secret}
+	}
+	a, b := ids(), ids()
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("same seed, different fleet: %v %v", a, b)
+		}
+	}
+}

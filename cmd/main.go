@@ -1,0 +1,141 @@
+// Command manager runs the purchase-policy-controller: it keeps the
+// self-service purchase policy of Microsoft 365 tenants matching their
+// TenantPurchasePolicy resources.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/controllers"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
+)
+
+// options are the controller's flags.
+type options struct {
+	endpoints          m365.Endpoints
+	caFile             string
+	maxConcurrent      int
+	watchSelector      string
+	metricsAddr        string
+	metricsSecure      bool
+	metricsTenantLabel bool
+	probeAddr          string
+	leaderElect        bool
+	reconcileTimeout   time.Duration
+	callTimeout        time.Duration
+}
+
+// BindFlags registers the options on fs with their defaults.
+func (o *options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.endpoints.AuthorityHost, "authority-host", m365.PublicAuthorityHost, "Entra ID authority origin (https://host[:port]).")
+	fs.StringVar(&o.endpoints.Licensing, "licensing-endpoint", m365.PublicLicensing, "Licensing (self-service purchase policy) API origin.")
+	fs.StringVar(&o.endpoints.Graph, "graph-endpoint", m365.PublicGraph, "Microsoft Graph origin.")
+	fs.StringVar(&o.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for the endpoints (added to the system pool).")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "Policies reconciled in parallel.")
+	fs.StringVar(&o.watchSelector, "watch-label-selector", "", "Only reconcile policies matching this label selector (sharding), e.g. shard=a.")
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Metrics address; 0 disables the metrics server.")
+	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
+	fs.BoolVar(&o.metricsTenantLabel, "metrics-tenant-label", false, "Add the tenant ID as a metrics label (only for small fleets: cardinality).")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Health and readiness probe address.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election (one active controller per shard).")
+	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
+	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
+}
+
+func main() {
+	var o options
+	o.BindFlags(flag.CommandLine)
+	zo := zap.Options{}
+	zo.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zo)))
+	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
+		ctrl.Log.Error(err, "controller stopped")
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if err := o.endpoints.Validate(); err != nil {
+		return err
+	}
+	scheme := runtime.NewScheme()
+	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1.AddToScheme(scheme)); err != nil {
+		return err
+	}
+	cacheOpts := cache.Options{}
+	if o.watchSelector != "" {
+		sel, err := labels.Parse(o.watchSelector)
+		if err != nil {
+			return fmt.Errorf("--watch-label-selector: %w", err)
+		}
+		cacheOpts.ByObject = map[client.Object]cache.ByObject{&v1.TenantPurchasePolicy{}: {Label: sel}}
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   o.metricsAddr,
+		SecureServing: o.metricsSecure,
+		TLSOpts:       []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }}, // HTTP/2 off
+	}
+	if o.metricsSecure {
+		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	cfg := ctrl.GetConfigOrDie()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Cache:                  cacheOpts,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: o.probeAddr,
+		LeaderElection:         o.leaderElect,
+		LeaderElectionID:       "purchase-policy-controller.tenantpolicy.io",
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	r, err := newReconciler(mgr, o)
+	if err != nil {
+		return err
+	}
+	if err := r.SetupWithManager(mgr, o.maxConcurrent); err != nil {
+		return fmt.Errorf("setting up controller: %w", err)
+	}
+	if err := errors.Join(mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
+		return err
+	}
+	ctrl.Log.Info("starting", "licensing", o.endpoints.Licensing, "graph", o.endpoints.Graph, "authority", o.endpoints.AuthorityHost)
+	return mgr.Start(ctx)
+}
+
+// newReconciler wires the Microsoft clients into the reconciler.
+func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePolicyReconciler, error) {
+	httpClient, err := m365.NewHTTPClient(o.caFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	return app.NewReconciler(mgr, app.Config{
+		Endpoints:        o.endpoints,
+		HTTPClient:       httpClient,
+		CallTimeout:      o.callTimeout,
+		ReconcileTimeout: o.reconcileTimeout,
+		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
+	})
+}

@@ -1,0 +1,128 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
+)
+
+// AssertionSource returns a function that requests a token of the named
+// ServiceAccount for workload identity federation.
+type AssertionSource func(namespace, serviceAccount string) func(ctx context.Context) (string, error)
+
+// RefreshTokenStores returns the store of a delegated refresh token kept in a
+// Secret key; the store writes rotated tokens back with an optimistic lock.
+type RefreshTokenStores func(namespace, name, key string) auth.RefreshTokenStore
+
+// loadCredentials reads the credential material the policy names, through the
+// uncached API reader, and turns it into a token credential. A missing
+// Secret, key or ServiceAccount, an unusable certificate or a ServiceAccount
+// without the workload identity annotation stalls the policy with that exact
+// cause; nothing is sent to Microsoft.
+//
+// Sets status.certificateNotAfter for certificate auth.
+func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s *syncState) error {
+	m, err := r.material(ctx, s.policy)
+	if err != nil {
+		return err
+	}
+	if m.CertificatePEM != nil {
+		notAfter, err := auth.CertificateNotAfter(m.CertificatePEM)
+		if err != nil {
+			return stalled(v1.ReasonInvalidCertificate, "Secret %s/%s: %v", s.policy.Namespace, s.policy.Spec.Auth.ClientCertificateRef.Name, err)
+		}
+		s.policy.Status.CertificateNotAfter = &metav1.Time{Time: notAfter}
+	}
+	cred, err := r.Credentials.Credential(m)
+	var invalid *auth.InvalidCredentialError
+	if errors.As(err, &invalid) {
+		return stalled(v1.ReasonInvalidCertificate, "%s", invalid.Error())
+	}
+	if err != nil {
+		return err
+	}
+	s.cred = cred
+	return nil
+}
+
+// material collects the credential of the one auth method the policy sets.
+func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, p *v1.TenantPurchasePolicy) (auth.Material, error) {
+	a := p.Spec.Auth
+	m := auth.Material{TenantID: p.Spec.TenantID, ClientID: a.ClientID}
+	ns := p.Namespace
+	switch {
+	case a.ClientSecretRef != nil:
+		v, err := r.secretKey(ctx, ns, a.ClientSecretRef.Name, a.ClientSecretRef.Key)
+		m.ClientSecret = string(v)
+		return m, err
+	case a.ClientCertificateRef != nil:
+		crt, err := r.secretKey(ctx, ns, a.ClientCertificateRef.Name, corev1.TLSCertKey)
+		if err != nil {
+			return m, err
+		}
+		key, err := r.secretKey(ctx, ns, a.ClientCertificateRef.Name, corev1.TLSPrivateKeyKey)
+		if err != nil {
+			return m, err
+		}
+		m.CertificatePEM = append(append(append([]byte{}, crt...), '\n'), key...)
+		return m, nil
+	case a.WorkloadIdentity != nil:
+		name := a.WorkloadIdentity.ServiceAccountName
+		if err := r.checkServiceAccount(ctx, ns, name, a.ClientID); err != nil {
+			return m, err
+		}
+		m.Assertion = r.Assertions(ns, name)
+		m.AssertionKey = ns + "/" + name
+		return m, nil
+	case a.RefreshTokenRef != nil:
+		if _, err := r.secretKey(ctx, ns, a.RefreshTokenRef.Name, a.RefreshTokenRef.Key); err != nil {
+			return m, err
+		}
+		m.RefreshTokens = r.RefreshTokens(ns, a.RefreshTokenRef.Name, a.RefreshTokenRef.Key)
+		return m, nil
+	}
+	return m, stalled(v1.ReasonSecretNotFound, "spec.auth sets no method")
+}
+
+// secretKey returns one non-empty key of a Secret, or a stalledError naming
+// what is missing. The value never appears in the error.
+func (r *TenantPurchasePolicyReconciler) secretKey(ctx context.Context, ns, name, key string) ([]byte, error) {
+	var secret corev1.Secret
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, stalled(v1.ReasonSecretNotFound, "Secret %s/%s not found", ns, name)
+		}
+		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
+	}
+	v := secret.Data[key]
+	if len(v) == 0 {
+		return nil, stalled(v1.ReasonSecretKeyNotFound, "Secret %s/%s has no key %q (or it is empty)", ns, name, key)
+	}
+	return v, nil
+}
+
+// checkServiceAccount requires the workload identity ServiceAccount to exist
+// and to carry azure.workload.identity/client-id equal to clientID: its
+// owner's opt-in to lend it to this app.
+func (r *TenantPurchasePolicyReconciler) checkServiceAccount(ctx context.Context, ns, name, clientID string) error {
+	var sa corev1.ServiceAccount
+	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sa); err != nil {
+		if apierrors.IsNotFound(err) {
+			return stalled(v1.ReasonServiceAccountNotFound, "ServiceAccount %s/%s not found", ns, name)
+		}
+		return fmt.Errorf("reading ServiceAccount %s/%s: %w", ns, name, err)
+	}
+	if got := sa.Annotations[auth.WorkloadIdentityClientIDAnnotation]; got != clientID {
+		return stalled(v1.ReasonServiceAccountNotAnnotated,
+			"ServiceAccount %s/%s must carry the annotation %s: %s (found %q)", ns, name, auth.WorkloadIdentityClientIDAnnotation, clientID, got)
+	}
+	return nil
+}

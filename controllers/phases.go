@@ -1,0 +1,264 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+)
+
+// TenantIDField is the field selector (and cache index) of spec.tenantID.
+const TenantIDField = "spec.tenantID"
+
+// observeTenant reads the tenant: one product list, and one offer-type list
+// when the policy has offer-type rules. The first success marks the policy as
+// authenticated, which lets it own the tenant.
+//
+// Sets status.lastSyncTime and status.authenticatedAt.
+func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *syncState) error {
+	p := s.policy
+	products, err := r.Policies.ListProducts(ctx, p.Spec.TenantID, s.cred)
+	if err != nil {
+		return classify(err)
+	}
+	s.products = products
+	if len(p.Spec.OfferTypes) > 0 {
+		if s.offerTypes, err = r.Policies.ListOfferTypes(ctx, p.Spec.TenantID, s.cred); err != nil {
+			return classify(err)
+		}
+	}
+	now := metav1.NewTime(s.now)
+	if p.Status.AuthenticatedAt == nil {
+		p.Status.AuthenticatedAt = &now
+	}
+	return nil
+}
+
+// computePlan decides the desired value of every product (see computeDesired)
+// and schedules a run at the next rule expiry.
+func (r *TenantPurchasePolicyReconciler) computePlan(_ context.Context, s *syncState) error {
+	pl := computeDesired(&s.policy.Spec, s.products, s.offerTypes, s.now)
+	s.plan = &pl
+	if pl.nextExpiry != nil {
+		s.wakeAt = append(s.wakeAt, *pl.nextExpiry)
+	}
+	if len(pl.unknown) > 0 {
+		s.softErr = stalled(v1.ReasonUnknownProduct, "the tenant has no product or offer type %s; every other product is enforced", strings.Join(pl.unknown, ", "))
+	}
+	return nil
+}
+
+// resolveOwnership lets one Enforce policy own a tenant: the oldest (ties by
+// UID) among the Enforce policies with this tenantID that have authenticated,
+// found with an uncached List on the spec.tenantID field selector so
+// controllers of other shards see each other. Observe policies never conflict.
+//
+// Sets the Conflict condition (through syncState.conflictOwner).
+func (r *TenantPurchasePolicyReconciler) resolveOwnership(ctx context.Context, s *syncState) error {
+	s.ownerChecked = true
+	p := s.policy
+	if p.Spec.Mode == v1.ModeObserve {
+		return nil
+	}
+	var claimants v1.TenantPurchasePolicyList
+	if err := r.APIReader.List(ctx, &claimants, ctrl.MatchingFields{TenantIDField: p.Spec.TenantID}); err != nil {
+		return fmt.Errorf("listing policies of tenant %s: %w", p.Spec.TenantID, err)
+	}
+	owner := electOwner(claimants.Items, p)
+	if owner == nil || owner.UID == p.UID {
+		return nil
+	}
+	s.conflictOwner = owner.Namespace + "/" + owner.Name
+	return stalled(v1.ReasonConflictLost, "tenant %s is enforced by the older TenantPurchasePolicy %s; this policy writes nothing until that one is deleted or set to Observe",
+		p.Spec.TenantID, s.conflictOwner)
+}
+
+// electOwner returns the owner of a tenant among policies, counting self as
+// authenticated (it just read the tenant).
+func electOwner(policies []v1.TenantPurchasePolicy, self *v1.TenantPurchasePolicy) *v1.TenantPurchasePolicy {
+	var candidates []*v1.TenantPurchasePolicy
+	for i := range policies {
+		c := &policies[i]
+		if c.UID == self.UID {
+			c = self
+		}
+		if c.Spec.Mode == v1.ModeObserve || !c.DeletionTimestamp.IsZero() || c.Status.AuthenticatedAt == nil {
+			continue
+		}
+		candidates = append(candidates, c)
+	}
+	sort.Slice(candidates, func(i, j int) bool {
+		a, b := candidates[i], candidates[j]
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.UID < b.UID
+	})
+	if len(candidates) == 0 {
+		return nil
+	}
+	return candidates[0]
+}
+
+// writeFunc sets one product or offer type.
+type writeFunc func(ctx context.Context, id, value string) error
+
+// act compares the plan with what status last recorded, records adoption,
+// new products and drift, and in Enforce mode writes exactly the products that
+// differ (skipping values Microsoft rejected for this generation). Observe
+// mode writes nothing. A throttle, an auth failure or a transient error stops
+// the writes; status still records everything observed.
+//
+// Sets status.products, status.offerTypes, status.driftHistory, counters.
+func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) error {
+	p := s.policy
+	tenant := p.Spec.TenantID
+	adopting := p.Status.LastSyncTime == nil
+	var setProduct, setOffer writeFunc
+	if p.Spec.Mode == v1.ModeEnforce {
+		setProduct = func(ctx context.Context, id, v string) error { return r.Policies.SetProduct(ctx, tenant, s.cred, id, v) }
+		setOffer = func(ctx context.Context, id, v string) error { return r.Policies.SetOfferType(ctx, tenant, s.cred, id, v) }
+	}
+	if adopting && len(s.plan.products) > 0 {
+		var differ []string
+		for _, t := range s.plan.products {
+			if t.differs() {
+				differ = append(differ, t.ID)
+			}
+		}
+		r.event(p, eventNormal, v1.EventAdopted, "adopted %d products of tenant %s; %d differed from the policy: %s",
+			len(s.plan.products), tenant, len(differ), truncateList(differ, 10))
+	}
+	products, err := r.sync(ctx, s, s.plan.products, p.Status.Products, adopting, setProduct)
+	p.Status.Products = products
+	if err != nil {
+		return err
+	}
+	offers, err := r.sync(ctx, s, s.plan.offerTypes, p.Status.OfferTypes, adopting, setOffer)
+	p.Status.OfferTypes = offers
+	return err
+}
+
+// sync handles one list (products or offer types): it returns the new status
+// entries and stops at the first error that is not about a single product.
+func (r *TenantPurchasePolicyReconciler) sync(ctx context.Context, s *syncState, targets []target, prev []v1.ProductStatus, adopting bool, write writeFunc) ([]v1.ProductStatus, error) {
+	p := s.policy
+	now := metav1.NewTime(s.now)
+	before := make(map[string]v1.ProductStatus, len(prev))
+	for _, ps := range prev {
+		before[ps.ProductID] = ps
+	}
+	out := make([]v1.ProductStatus, 0, len(targets))
+	var stop error
+	for _, t := range targets {
+		old, seen := before[t.ID]
+		st := v1.ProductStatus{
+			ProductID: t.ID, Name: t.Name, Desired: t.Desired, Observed: t.Observed, Source: t.Source,
+			AdoptedValue: old.AdoptedValue, AdoptedAt: old.AdoptedAt, Corrections: old.Corrections,
+			LastCorrectionTime: old.LastCorrectionTime, Rejected: old.Rejected, RejectedGeneration: old.RejectedGeneration,
+		}
+		if st.RejectedGeneration != p.Generation {
+			st.Rejected, st.RejectedGeneration = "", 0
+		}
+		var drift *v1.DriftRecord
+		switch {
+		case !seen && adopting:
+			st.AdoptedValue, st.AdoptedAt = t.Observed, &now
+		case !seen:
+			st.AdoptedAt = &now
+			p.Status.Counters.NewProducts++
+			r.event(p, eventNormal, v1.EventNewProductDetected, "Microsoft added %s (%s) as %s; %s", t.ID, t.Name, t.Observed, newProductNote(t))
+			r.Metrics.newProduct(p)
+		case t.differs() && t.Observed != old.Observed:
+			drift = &v1.DriftRecord{ProductID: t.ID, Expected: old.Observed, Found: t.Observed, DetectedAt: now, Action: v1.DriftReported}
+			p.Status.Counters.DriftDetected++
+			r.event(p, eventWarning, v1.EventDriftDetected, "%s (%s) changed from %s to %s outside this policy", t.ID, t.Name, old.Observed, t.Observed)
+			r.Metrics.driftDetected(p)
+		}
+
+		if stop == nil && write != nil && t.differs() && st.Rejected == "" {
+			stop = r.write(ctx, s, write, t, &st, drift)
+		}
+		if drift != nil {
+			recordDrift(&p.Status, *drift)
+		}
+		out = append(out, st)
+	}
+	return out, stop
+}
+
+// write sets one product and records the outcome in its status entry and
+// drift record. It returns an error only when the remaining writes must stop.
+func (r *TenantPurchasePolicyReconciler) write(ctx context.Context, s *syncState, write writeFunc, t target, st *v1.ProductStatus, drift *v1.DriftRecord) error {
+	p := s.policy
+	err := write(ctx, t.ID, string(t.Desired))
+	r.Metrics.write(p, err)
+	if err == nil {
+		now := metav1.NewTime(s.now)
+		st.Observed = string(t.Desired)
+		st.Corrections++
+		st.LastCorrectionTime = &now
+		if drift != nil {
+			drift.Action = v1.DriftCorrected
+			p.Status.Counters.DriftCorrected++
+			r.Metrics.driftCorrected(p)
+			r.event(p, eventNormal, v1.EventDriftCorrected, "set %s (%s) back from %s to %s", t.ID, t.Name, t.Observed, t.Desired)
+		}
+		return nil
+	}
+	if drift != nil {
+		drift.Action = v1.DriftCorrectionFailed
+	}
+	r.event(p, eventWarning, v1.EventWriteFailed, "setting %s (%s) to %s failed: %v", t.ID, t.Name, t.Desired, err)
+	switch m365.KindOf(err) {
+	case m365.NotFound, m365.BadRequest:
+		// Permanent for this value: record once, do not resend until the spec changes.
+		st.Rejected, st.RejectedGeneration = truncate(err.Error(), 1024), p.Generation
+		if s.softErr == nil {
+			s.softErr = stalled(v1.ReasonRejected, "Microsoft rejected %s=%s: %v", t.ID, t.Desired, err)
+		}
+		return nil
+	}
+	return classify(err)
+}
+
+func newProductNote(t target) string {
+	switch {
+	case !t.managed():
+		return "left alone (Unmanaged)"
+	case t.differs():
+		return fmt.Sprintf("default sets it to %s", t.Desired)
+	}
+	return "already as default wants"
+}
+
+// maxDriftHistory bounds status.driftHistory; counters keep the totals.
+const maxDriftHistory = 20
+
+// recordDrift puts d first in the history and keeps the newest entries.
+func recordDrift(st *v1.TenantPurchasePolicyStatus, d v1.DriftRecord) {
+	st.DriftHistory = append([]v1.DriftRecord{d}, st.DriftHistory...)
+	if len(st.DriftHistory) > maxDriftHistory {
+		st.DriftHistory = st.DriftHistory[:maxDriftHistory]
+	}
+}
+
+func truncateList(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,43 @@
+package controllers
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+)
+
+// jitterFactor spreads periodic runs of a fleet over up to 10% of interval.
+const jitterFactor = 0.1
+
+// schedule decides when the policy runs next: never while suspended (a spec
+// change wakes it); after Microsoft's Retry-After when throttled; with
+// exponential backoff (the controller's rate limiter, from 1s) on transient
+// errors; otherwise at interval with jitter, or earlier at the next rule
+// expiry or refund warning. A stalled policy re-checks at interval too.
+func schedule(s *syncState) (reconcile.Result, error) {
+	if s.suspended {
+		return reconcile.Result{}, nil
+	}
+	if w, ok := asWait(s.err); ok {
+		return reconcile.Result{RequeueAfter: w.after + time.Second}, nil
+	}
+	if _, ok := asStalled(s.err); s.err != nil && !ok {
+		return reconcile.Result{}, s.err
+	}
+	return reconcile.Result{RequeueAfter: nextRun(s.policy.Spec.Interval.Duration, s.now, s.wakeAt)}, nil
+}
+
+// nextRun is interval with jitter, or sooner if a wake-up time comes first.
+func nextRun(interval time.Duration, now time.Time, wakeAt []time.Time) time.Duration {
+	if interval <= 0 {
+		interval = 15 * time.Minute
+	}
+	next := wait.Jitter(interval, jitterFactor)
+	for _, t := range wakeAt {
+		if d := t.Sub(now); d > 0 && d < next {
+			next = d
+		}
+	}
+	return next
+}

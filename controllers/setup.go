@@ -1,0 +1,78 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+)
+
+// Backoff for transient errors: from about 1s, doubling, at most 5 minutes.
+const (
+	backoffBase = time.Second
+	backoffMax  = 5 * time.Minute
+)
+
+// SetupWithManager registers the controller. It runs on spec changes,
+// deletions and the reconcile-now annotation, not on its own status writes;
+// when an Enforce policy leaves a tenant (deleted or set to Observe) the
+// other policies of that tenant are queued so the next owner takes over.
+func (r *TenantPurchasePolicyReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.TenantPurchasePolicy{}, TenantIDField,
+		func(o client.Object) []string { return []string{o.(*v1.TenantPurchasePolicy).Spec.TenantID} }); err != nil {
+		return err
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("tenantpurchasepolicy").
+		For(&v1.TenantPurchasePolicy{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{},
+			predicate.AnnotationChangedPredicate{}, // reconcile.tenantpolicy.io/requestedAt
+		))).
+		Watches(&v1.TenantPurchasePolicy{}, handler.EnqueueRequestsFromMapFunc(r.sameTenant), builder.WithPredicates(ownerLeft)).
+		WithOptions(controller.Options{
+			MaxConcurrentReconciles: maxConcurrent,
+			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](backoffBase, backoffMax),
+		}).
+		Complete(r)
+}
+
+// ownerLeft passes deletions and spec changes, the events after which another
+// policy may own a tenant.
+var ownerLeft = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return e.ObjectOld.GetGeneration() != e.ObjectNew.GetGeneration() ||
+			e.ObjectOld.GetDeletionTimestamp().IsZero() != e.ObjectNew.GetDeletionTimestamp().IsZero()
+	},
+}
+
+// sameTenant queues the other policies of the object's tenant.
+func (r *TenantPurchasePolicyReconciler) sameTenant(ctx context.Context, o client.Object) []reconcile.Request {
+	p, ok := o.(*v1.TenantPurchasePolicy)
+	if !ok {
+		return nil
+	}
+	var list v1.TenantPurchasePolicyList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{TenantIDField: p.Spec.TenantID}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, other := range list.Items {
+		if other.UID != p.UID {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+		}
+	}
+	return reqs
+}

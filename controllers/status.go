@@ -1,0 +1,182 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+)
+
+// recordStatus derives everything status shows from what the steps found.
+// It runs once per reconcile, right before the single status patch.
+func recordStatus(s *syncState) {
+	st := &s.policy.Status
+	st.ObservedGeneration = s.policy.Generation
+	if s.plan != nil {
+		now := metav1.NewTime(s.now)
+		st.LastSyncTime = &now
+	}
+	if v := s.policy.Annotations[v1.RequestedAtAnnotation]; v != "" {
+		st.LastHandledReconcileAt = v
+	}
+	setReadiness(s)
+	setDrifted(s)
+	setConflict(s)
+	setTracking(s)
+	st.Summary = summarize(st)
+}
+
+// setReadiness sets Ready, Reconciling and Stalled per the truth table:
+// success → Ready; a person must act → Stalled; Microsoft asked to wait or a
+// transient error → Reconciling; suspended → Ready keeps its status and says
+// why. Reconciling and Stalled are never True together.
+func setReadiness(s *syncState) {
+	st := &s.policy.Status
+	gen := s.policy.Generation
+	err := s.err
+	if err == nil {
+		err = s.softErr
+	}
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: gen})
+	}
+	clear := func(types ...string) {
+		for _, t := range types {
+			meta.RemoveStatusCondition(&st.Conditions, t)
+		}
+	}
+	if s.suspended {
+		status := metav1.ConditionUnknown
+		if c := meta.FindStatusCondition(st.Conditions, v1.ReadyCondition); c != nil {
+			status = c.Status
+		}
+		set(v1.ReadyCondition, status, v1.ReasonSuspended, "spec.suspend is true: no calls to Microsoft until it is set to false")
+		clear(v1.ReconcilingCondition, v1.StalledCondition)
+		return
+	}
+	if stall, ok := asStalled(err); ok {
+		set(v1.ReadyCondition, metav1.ConditionFalse, stall.reason, stall.message)
+		set(v1.StalledCondition, metav1.ConditionTrue, stall.reason, stall.message)
+		clear(v1.ReconcilingCondition)
+		return
+	}
+	if w, ok := asWait(err); ok {
+		msg := fmt.Sprintf("Microsoft asked to wait %s: %v", w.after.Round(time.Second), w.err)
+		set(v1.ReadyCondition, metav1.ConditionFalse, v1.ReasonThrottled, msg)
+		set(v1.ReconcilingCondition, metav1.ConditionTrue, v1.ReasonThrottled, msg)
+		clear(v1.StalledCondition)
+		return
+	}
+	if err != nil {
+		msg := "retrying with backoff: " + err.Error()
+		set(v1.ReadyCondition, metav1.ConditionFalse, v1.ReasonTransientError, msg)
+		set(v1.ReconcilingCondition, metav1.ConditionTrue, v1.ReasonTransientError, msg)
+		clear(v1.StalledCondition)
+		return
+	}
+	set(v1.ReadyCondition, metav1.ConditionTrue, v1.ReasonSucceeded, readyMessage(s))
+	clear(v1.ReconcilingCondition, v1.StalledCondition)
+}
+
+func readyMessage(s *syncState) string {
+	sum := summarize(&s.policy.Status)
+	if s.policy.Spec.Mode == v1.ModeObserve {
+		return fmt.Sprintf("Observe mode: %d managed products read, %d differ from the policy; nothing written", sum.Managed, sum.Drifted)
+	}
+	return fmt.Sprintf("tenant matches the policy: %d managed products, %d unmanaged", sum.Managed, sum.Unmanaged)
+}
+
+// setDrifted sets Drifted when the tenant was read: True exactly when some
+// managed product differs from its desired value after this reconcile.
+func setDrifted(s *syncState) {
+	if s.plan == nil {
+		return
+	}
+	var drifted []string
+	for _, list := range [][]v1.ProductStatus{s.policy.Status.Products, s.policy.Status.OfferTypes} {
+		for _, p := range list {
+			if p.Desired != "" && string(p.Desired) != p.Observed {
+				drifted = append(drifted, fmt.Sprintf("%s is %s, wants %s", p.ProductID, p.Observed, p.Desired))
+			}
+		}
+	}
+	c := metav1.Condition{Type: v1.DriftedCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonInSync,
+		Message: "every managed product has its desired value", ObservedGeneration: s.policy.Generation}
+	if len(drifted) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, v1.ReasonDriftDetected, truncateList(drifted, 10)
+	}
+	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
+}
+
+// setConflict sets Conflict once ownership was resolved.
+func setConflict(s *syncState) {
+	if !s.ownerChecked {
+		return
+	}
+	c := metav1.Condition{Type: v1.ConflictCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonOwner, ObservedGeneration: s.policy.Generation,
+		Message: "this policy owns the tenant"}
+	switch {
+	case s.conflictOwner != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, v1.ReasonTenantOwned, "tenant is enforced by "+s.conflictOwner
+	case s.policy.Spec.Mode == v1.ModeObserve:
+		c.Message = "Observe policies never conflict"
+	}
+	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
+}
+
+// setTracking sets SubscriptionTrackingDegraded when tracking ran or is off.
+func setTracking(s *syncState) {
+	t := s.tracking
+	if t == nil {
+		return
+	}
+	c := metav1.Condition{Type: v1.SubscriptionTrackingDegradedCondition, Status: metav1.ConditionFalse, ObservedGeneration: s.policy.Generation,
+		Reason: v1.ReasonTrackingHealthy, Message: "subscriptions read from Microsoft Graph"}
+	switch {
+	case t.disabled:
+		c.Reason, c.Message = v1.ReasonTrackingDisabled, "spec.subscriptions.track is false"
+	case t.err != nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, t.reason, "policy enforcement goes on; "+t.err.Error()
+	}
+	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
+}
+
+// summarize counts what the print columns show.
+func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
+	var sum v1.Summary
+	for _, list := range [][]v1.ProductStatus{st.Products, st.OfferTypes} {
+		for _, p := range list {
+			switch {
+			case p.Desired == "":
+				sum.Unmanaged++
+			case string(p.Desired) == p.Observed:
+				sum.Managed++
+				sum.Compliant++
+			default:
+				sum.Managed++
+				sum.Drifted++
+			}
+		}
+	}
+	if st.Subscriptions != nil {
+		for _, sub := range st.Subscriptions.SelfService {
+			if activeStatus(sub.Status) {
+				sum.SelfServiceSubscriptions++
+			}
+		}
+	}
+	sum.Ready = string(metav1.ConditionUnknown)
+	if c := meta.FindStatusCondition(st.Conditions, v1.ReadyCondition); c != nil {
+		sum.Ready = string(c.Status)
+	}
+	return sum
+}
+
+// activeStatus tells whether a subscription status still serves its users.
+func activeStatus(status string) bool {
+	return strings.EqualFold(status, "Enabled") || strings.EqualFold(status, "Warning")
+}

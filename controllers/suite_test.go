@@ -1,0 +1,200 @@
+package controllers_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+)
+
+// The integration suite: a real kube-apiserver (envtest), the Microsoft 365
+// simulator over TLS, and the manager running the real reconciler with the
+// real clients, exactly as cmd/main.go wires them.
+var (
+	testEnv   *envtest.Environment
+	k8s       client.Client // direct (uncached) client for assertions
+	sim       *m365sim.Server
+	clockSkew atomic.Int64 // the reconciler's clock = time.Now() + clockSkew
+	cancelMgr context.CancelFunc
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "controllers integration")
+}
+
+var _ = BeforeSuite(func() {
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test` (KUBEBUILDER_ASSETS=$(bash hack/envtest-bins.sh))")
+
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(v1.AddToScheme(scheme)).To(Succeed())
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+		Scheme:                scheme,
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+
+	sim, err = m365sim.New(m365sim.Options{PageSize: 5})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(sim.Start()).To(Succeed())
+
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	Expect(err).NotTo(HaveOccurred())
+	r, err := app.NewReconciler(mgr, app.Config{
+		Endpoints:        sim.Endpoints(),
+		HTTPClient:       sim.HTTPClient(),
+		CallTimeout:      5 * time.Second,
+		ReconcileTimeout: 30 * time.Second,
+		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
+
+	var ctx context.Context
+	ctx, cancelMgr = context.WithCancel(context.Background())
+	go func() {
+		defer GinkgoRecover()
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+})
+
+var _ = AfterSuite(func() {
+	if cancelMgr != nil {
+		cancelMgr()
+	}
+	if sim != nil {
+		sim.Close()
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
+
+// testTenant is one simulated tenant with an app and a namespace holding its
+// client secret.
+type testTenant struct {
+	ID, ClientID, Secret, Namespace string
+}
+
+// newTenant creates a simulator tenant (every product Enabled, with the
+// sample directory), an app with the given permissions (all of them when
+// none are given), a fresh namespace, and a Secret "app" with key
+// "clientSecret".
+func newTenant(perms ...string) testTenant {
+	GinkgoHelper()
+	t := testTenant{ID: uuid.NewString(), ClientID: uuid.NewString(), Secret: "s3cr3t-" + uuid.NewString(), Namespace: "t-" + uuid.NewString()[:8]}
+	if len(perms) == 0 {
+		perms = m365sim.AllPermissions
+	}
+	_, err := sim.AddTenant(m365sim.TenantConfig{ID: t.ID, Name: "tenant " + t.ID[:8], WithSampleDirectory: true})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(sim.RegisterApp(t.ID, m365sim.App{ClientID: t.ClientID, Secret: t.Secret, Permissions: perms})).To(Succeed())
+	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace}})).To(Succeed())
+	Expect(k8s.Create(context.Background(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: t.Namespace},
+		StringData: map[string]string{"clientSecret": t.Secret},
+	})).To(Succeed())
+	return t
+}
+
+// policyFor returns an Enforce policy of the tenant authenticating with the
+// "app" Secret, default Disabled, a 1h interval (runs only when the test
+// acts) and subscription tracking off; tests adjust it before creating it.
+func policyFor(t testTenant, name string) *v1.TenantPurchasePolicy {
+	track := false
+	return &v1.TenantPurchasePolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.Namespace},
+		Spec: v1.TenantPurchasePolicySpec{
+			TenantID: t.ID,
+			Auth: v1.Auth{ClientID: t.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
+			Mode:     v1.ModeEnforce,
+			Default:  v1.RulePolicy(v1.PolicyDisabled),
+			Interval: metav1.Duration{Duration: time.Hour},
+			Subscriptions: v1.SubscriptionTracking{Track: &track},
+		},
+	}
+}
+
+// get reads a policy through the direct client.
+func get(p *v1.TenantPurchasePolicy) *v1.TenantPurchasePolicy {
+	GinkgoHelper()
+	out := &v1.TenantPurchasePolicy{}
+	Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(p), out)).To(Succeed())
+	return out
+}
+
+// condition returns the policy's condition of type t, or nil.
+func condition(p *v1.TenantPurchasePolicy, t string) *metav1.Condition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// requestReconcile sets the reconcile-now annotation, as a user would.
+func requestReconcile(p *v1.TenantPurchasePolicy) string {
+	GinkgoHelper()
+	stamp := fmt.Sprintf("%d", time.Now().UnixNano())
+	cur := get(p)
+	patch := client.MergeFrom(cur.DeepCopy())
+	if cur.Annotations == nil {
+		cur.Annotations = map[string]string{}
+	}
+	cur.Annotations[v1.RequestedAtAnnotation] = stamp
+	Expect(k8s.Patch(context.Background(), cur, patch)).To(Succeed())
+	return stamp
+}
+
+// handled waits until the controller acted on the reconcile-now annotation
+// and returns the policy as it was then.
+func handled(p *v1.TenantPurchasePolicy, stamp string) *v1.TenantPurchasePolicy {
+	GinkgoHelper()
+	var out *v1.TenantPurchasePolicy
+	Eventually(func() string { out = get(p); return out.Status.LastHandledReconcileAt }).WithTimeout(30 * time.Second).Should(Equal(stamp))
+	return out
+}
+
+// events returns the events.k8s.io Events about a policy, by reason.
+func events(p *v1.TenantPurchasePolicy) map[string][]string {
+	GinkgoHelper()
+	var list eventsv1.EventList
+	Expect(k8s.List(context.Background(), &list, client.InNamespace(p.Namespace))).To(Succeed())
+	out := map[string][]string{}
+	for _, e := range list.Items {
+		if e.Regarding.Name == p.Name {
+			out[e.Reason] = append(out[e.Reason], e.Note)
+		}
+	}
+	return out
+}

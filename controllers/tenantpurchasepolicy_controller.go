@@ -1,0 +1,167 @@
+// Package controllers holds the TenantPurchasePolicy reconciler: it keeps the
+// self-service purchase policy of a Microsoft 365 tenant matching the
+// resource and reports drift, purchases and takeovers in status.
+package controllers
+
+import (
+	"context"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+)
+
+// TenantPurchasePolicyReconciler reconciles TenantPurchasePolicy objects.
+type TenantPurchasePolicyReconciler struct {
+	// Client is the manager's cached client (policies, status, events).
+	Client ctrl.Client
+	// APIReader reads Secrets, ServiceAccounts and ownership claims uncached.
+	APIReader ctrl.Reader
+	// Recorder emits Events.
+	Recorder recorder.EventRecorder
+
+	Policies    PolicyAPI
+	Directory   DirectoryAPI
+	Credentials CredentialSource
+	// Assertions requests ServiceAccount tokens for workload identity.
+	Assertions AssertionSource
+	// RefreshTokens opens delegated refresh-token stores.
+	RefreshTokens RefreshTokenStores
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// ReconcileTimeout bounds one reconcile; status is patched afterwards with
+	// its own short context.
+	ReconcileTimeout time.Duration
+	// Metrics records counters; nil disables them.
+	Metrics *Metrics
+}
+
+// syncState carries one reconcile from step to step.
+type syncState struct {
+	policy *v1.TenantPurchasePolicy
+	// base is the object as read, for the optimistic-lock status patch.
+	base *v1.TenantPurchasePolicy
+	now  time.Time
+
+	cred       azcore.TokenCredential
+	products   []licensing.Item
+	offerTypes []licensing.Item
+	plan       *plan
+
+	suspended bool
+	// err stops the remaining steps; softErr (unknown products, rejected
+	// values) is reported after every other product was handled.
+	err     error
+	softErr error
+	// conflictOwner names the policy that owns the tenant when this one lost.
+	conflictOwner string
+	ownerChecked  bool
+	// tracking is the outcome of subscription tracking; nil when not run.
+	tracking *trackingOutcome
+	// wakeAt are earlier times at which the policy needs a run (rule expiry,
+	// refund warnings).
+	wakeAt []time.Time
+}
+
+type step func(ctx context.Context, s *syncState) error
+
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
+// +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile makes one tenant match its policy: load credentials, observe the
+// tenant, compute the desired state, resolve ownership, act, track
+// subscriptions; then record status once and schedule the next run.
+func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
+	policy := &v1.TenantPurchasePolicy{}
+	if err := r.Client.Get(ctx, req.NamespacedName, policy); err != nil {
+		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.reconcileTimeout())
+	defer cancel()
+
+	if !policy.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, policy)
+	}
+	if controllerutil.AddFinalizer(policy, v1.Finalizer) {
+		if err := r.Client.Update(ctx, policy); err != nil {
+			return reconcile.Result{}, ignoreConflict(err)
+		}
+	}
+
+	s := &syncState{policy: policy, base: policy.DeepCopy(), now: r.now()}
+	defer func() {
+		result, retErr = r.finish(ctx, s)
+	}()
+
+	if policy.Spec.Suspend {
+		s.suspended = true
+		return reconcile.Result{}, nil
+	}
+	steps := []step{
+		r.loadCredentials,
+		r.observeTenant,
+		r.computePlan,
+		r.resolveOwnership,
+		r.act,
+		r.trackSubscriptions,
+	}
+	for _, run := range steps {
+		if s.err = run(ctx, s); s.err != nil {
+			break
+		}
+	}
+	return reconcile.Result{}, nil
+}
+
+// finish records status (once, optimistic lock, own short context) and
+// decides when to run next.
+func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
+	recordStatus(s)
+	r.Metrics.observe(s)
+	patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	defer cancel()
+	patchErr := r.Client.Status().Patch(patchCtx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{}))
+	if apierrors.IsConflict(patchErr) {
+		// Someone changed the policy since we read it: run again on fresh data.
+		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // a conflict requeues once, with rate limiting
+	}
+	result, err := schedule(s)
+	return result, kerrors.NewAggregate([]error{err, ctrl.IgnoreNotFound(patchErr)})
+}
+
+const statusPatchTimeout = 10 * time.Second
+
+func (r *TenantPurchasePolicyReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *TenantPurchasePolicyReconciler) reconcileTimeout() time.Duration {
+	if r.ReconcileTimeout > 0 {
+		return r.ReconcileTimeout
+	}
+	return 2 * time.Minute
+}
+
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,77 @@
+// Package app wires the Microsoft 365 clients into the reconciler; the
+// controller binary and the integration tests build it the same way.
+package app
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/tenantpolicy/purchase-policy-controller/controllers"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+)
+
+// Config says where Microsoft is and how to reach it.
+type Config struct {
+	Endpoints m365.Endpoints
+	// HTTPClient carries the trust store (system pool plus --ca-file).
+	HTTPClient *http.Client
+	// CallTimeout bounds one call to Microsoft; ReconcileTimeout one reconcile.
+	CallTimeout      time.Duration
+	ReconcileTimeout time.Duration
+	// Metrics may be nil (no metrics).
+	Metrics *controllers.Metrics
+	// Now is the reconciler's clock (nil: time.Now).
+	Now func() time.Time
+}
+
+// NewReconciler builds the reconciler with the real clients. They share one
+// not-before gate, so a Retry-After from a host holds every call of that
+// tenant to that host, whichever client sends it.
+func NewReconciler(mgr ctrl.Manager, c Config) (*controllers.TenantPurchasePolicyReconciler, error) {
+	if err := c.Endpoints.Validate(); err != nil {
+		return nil, err
+	}
+	gate := m365.NewGate(nil)
+	creds, err := auth.NewProvider(auth.Options{AuthorityHost: c.Endpoints.AuthorityHost, HTTPClient: c.HTTPClient, Gate: gate, CallTimeout: c.CallTimeout})
+	if err != nil {
+		return nil, err
+	}
+	lic, err := licensing.New(licensing.Options{Endpoint: c.Endpoints.Licensing, HTTPClient: c.HTTPClient, Gate: gate, Timeout: c.CallTimeout})
+	if err != nil {
+		return nil, err
+	}
+	dir, err := graph.New(graph.Options{Endpoint: c.Endpoints.Graph, HTTPClient: c.HTTPClient, Gate: gate, Timeout: c.CallTimeout})
+	if err != nil {
+		return nil, err
+	}
+	// Secrets are read and written uncached: the cached client would start a
+	// cluster-wide Secret informer.
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return nil, err
+	}
+	return &controllers.TenantPurchasePolicyReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Recorder:    mgr.GetEventRecorder("purchase-policy-controller"),
+		Policies:    lic,
+		Directory:   dir,
+		Credentials: creds,
+		Assertions: func(ns, sa string) func(context.Context) (string, error) {
+			return auth.ServiceAccountAssertion(direct, ns, sa)
+		},
+		RefreshTokens: func(ns, name, key string) auth.RefreshTokenStore {
+			return auth.SecretRefreshTokenStore(direct, ns, name, key)
+		},
+		Now:              c.Now,
+		ReconcileTimeout: c.ReconcileTimeout,
+		Metrics:          c.Metrics,
+	}, nil
+}

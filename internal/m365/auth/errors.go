@@ -1,0 +1,186 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+)
+
+// Entra's OAuth "error" values that mean the credential itself was refused:
+// a person must fix the Secret, the app registration or the consent.
+var refusedCredentialCodes = map[string]bool{
+	"invalid_client":      true,
+	"unauthorized_client": true,
+	"invalid_grant":       true,
+	"invalid_tenant":      true,
+}
+
+// redacted replaces a secret found in an error message.
+const redacted = "[REDACTED]"
+
+// callSink collects, for one GetToken call, what azidentity's errors lose:
+// the transport error (e.g. a gate refusal or a timeout), the assertion
+// callback's error, and the secret strings that must never be shown.
+type callSink struct {
+	mu           sync.Mutex
+	transportErr error
+	assertionErr error
+	secrets      []string
+}
+
+type sinkKey struct{}
+
+// withSink returns ctx carrying a fresh sink that already knows secrets.
+func withSink(ctx context.Context, secrets ...string) (context.Context, *callSink) {
+	s := &callSink{}
+	s.addSecret(secrets...)
+	return context.WithValue(ctx, sinkKey{}, s), s
+}
+
+func sinkFrom(ctx context.Context) *callSink {
+	s, _ := ctx.Value(sinkKey{}).(*callSink)
+	return s
+}
+
+func (s *callSink) addSecret(secrets ...string) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range secrets {
+		if v != "" {
+			s.secrets = append(s.secrets, v)
+		}
+	}
+}
+
+func (s *callSink) setTransportErr(err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transportErr = err
+}
+
+func (s *callSink) setAssertionErr(err error) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.assertionErr = err
+}
+
+// redact removes every known secret from msg.
+func (s *callSink) redact(msg string) string {
+	if s == nil {
+		return msg
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.secrets {
+		msg = strings.ReplaceAll(msg, v, redacted)
+	}
+	return msg
+}
+
+// recordingTransport reports a failed round trip to the sink of the request's
+// context before http.Client wraps the error.
+type recordingTransport struct{ base http.RoundTripper }
+
+func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		sinkFrom(req.Context()).setTransportErr(err)
+	}
+	return resp, err
+}
+
+// tokenError maps what azidentity's GetToken returned to a typed error:
+// an *m365.Error, or the context's error when the caller gave up.
+func tokenError(ctx context.Context, err error, sink *callSink, now time.Time) error {
+	if ctx.Err() != nil && errors.Is(context.Cause(ctx), context.Canceled) {
+		return ctx.Err()
+	}
+	sink.mu.Lock()
+	assertionErr, transportErr := sink.assertionErr, sink.transportErr
+	sink.mu.Unlock()
+	if assertionErr != nil {
+		return sourceError("service account token", assertionErr)
+	}
+	var afe *azidentity.AuthenticationFailedError
+	if errors.As(err, &afe) && afe.RawResponse != nil {
+		body, _ := runtime.Payload(afe.RawResponse)
+		return responseError(afe.RawResponse, body, sink, now)
+	}
+	if transportErr != nil {
+		return m365.FromTransport(opGetToken, transportErr)
+	}
+	if ctx.Err() != nil {
+		return m365.FromTransport(opGetToken, ctx.Err())
+	}
+	return &m365.Error{Op: opGetToken, Kind: m365.Transient, Reason: sink.redact(firstLine(err.Error()))}
+}
+
+// responseError maps an error answer of Entra (token or metadata endpoint):
+// 400/401 with invalid_client, unauthorized_client, invalid_grant or
+// invalid_tenant → Unauthorized; 429 → Throttled with Retry-After; 5xx →
+// Transient. Reason is the AADSTS description's first sentence, with every
+// known secret removed.
+func responseError(resp *http.Response, body []byte, sink *callSink, now time.Time) *m365.Error {
+	r := *resp
+	if r.Request == nil {
+		r.Request = &http.Request{Header: http.Header{}}
+	}
+	e := m365.FromResponse(opGetToken, &r, body, now)
+	if e.StatusCode == http.StatusBadRequest && refusedCredentialCodes[e.Code] {
+		e.Kind = m365.Unauthorized
+	}
+	e.Code = sink.redact(e.Code)
+	e.Reason = sink.redact(firstSentence(e.Reason))
+	return e
+}
+
+// sourceError maps a failure to read credential material from the cluster
+// (the service-account token or the refresh-token Secret): missing or
+// forbidden is a user error (Unauthorized), anything else is Transient.
+func sourceError(what string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	kind := m365.Transient
+	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) ||
+		apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || errors.Is(err, ErrNoRefreshToken) {
+		kind = m365.Unauthorized
+	}
+	return &m365.Error{Op: opGetToken, Kind: kind, Code: "credential_unavailable", Reason: what, Err: err}
+}
+
+// firstSentence keeps the first line of s up to and including its first
+// ". " (Entra descriptions go on with trace and correlation IDs).
+func firstSentence(s string) string {
+	s = firstLine(s)
+	if i := strings.Index(s, ". "); i >= 0 {
+		s = s[:i+1]
+	}
+	return strings.TrimSpace(s)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

@@ -1,0 +1,279 @@
+// Package graph reads from Microsoft Graph what the controller tracks about a
+// tenant's licences: the company subscriptions, the subscribed SKUs and, one at
+// a time, a user's licence assignments.
+//
+// It is the only package of the project that imports msgraph-sdk-go; its API
+// uses plain Go types. Every call fails with an *m365.Error: throttling,
+// refusals and outages keep their kind, so the reconciler can act on them.
+//
+// Each call builds its own request pipeline (cheap: see BenchmarkSession):
+// kiota's default middlewares minus its retry handler, over the tenant's
+// not-before gate, over the shared base transport that owns the connection
+// pool. Nothing is cached per tenant or credential, so a rotated credential
+// takes effect at the next call and no cache needs bounding.
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/microsoftgraph/msgraph-sdk-go/directory"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/subscribedskus"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+)
+
+// Names of the calls, used as m365.Error.Op.
+const (
+	OpListSubscriptions  = "list subscriptions"
+	OpListSubscribedSkus = "list subscribed SKUs"
+	OpGetUser            = "get user"
+)
+
+// apiVersionPath is appended to the endpoint origin.
+const apiVersionPath = "/v1.0"
+
+// maxPages bounds a paged listing, so a service that keeps answering with a
+// nextLink cannot keep a reconcile busy until its deadline.
+const maxPages = 1000
+
+// subscribedSkuFields is the $select of GET /subscribedSkus: exactly what
+// SubscribedSku holds.
+var subscribedSkuFields = []string{
+	"skuId", "skuPartNumber", "prepaidUnits", "consumedUnits", "subscriptionIds",
+	"accountId", "accountName", "appliesTo", "capabilityStatus",
+}
+
+// userFields is the $select of GET /users/{id}.
+var userFields = []string{"id", "userPrincipalName", "assignedLicenses", "licenseAssignmentStates"}
+
+// Options configure a Client.
+type Options struct {
+	// Endpoint is the Graph origin (https://host[:port]); the client appends
+	// /v1.0. Empty means m365.PublicGraph.
+	Endpoint string
+	// HTTPClient's Transport is the base transport (trust store, connection
+	// pool). Nil means http.DefaultTransport.
+	HTTPClient *http.Client
+	// Gate keeps requests away from a host that answered Retry-After. It
+	// replaces the SDK's retry middleware. Nil means a gate of this client alone.
+	Gate *m365.Gate
+	// Timeout bounds one call, a whole paged listing included. Zero means
+	// m365.DefaultCallTimeout.
+	Timeout time.Duration
+	// Now is the clock used to read Retry-After dates. Nil means time.Now.
+	Now func() time.Time
+}
+
+// Client reads Microsoft Graph for many tenants. It is safe for concurrent use.
+type Client struct {
+	baseURL string // origin + /v1.0
+	host    string // host name without port: the only host tokens are sent to
+	base    http.RoundTripper
+	gate    *m365.Gate
+	timeout time.Duration
+	now     func() time.Time
+}
+
+// New checks the options and returns a Client. It makes no request.
+func New(o Options) (*Client, error) {
+	endpoint := strings.TrimSuffix(o.Endpoint, "/")
+	if endpoint == "" {
+		endpoint = m365.PublicGraph
+	}
+	if err := m365.ValidateOrigin(endpoint); err != nil {
+		return nil, fmt.Errorf("graph endpoint: %w", err)
+	}
+	u, _ := url.Parse(endpoint) // validated above
+	c := &Client{
+		baseURL: endpoint + apiVersionPath,
+		host:    u.Hostname(),
+		base:    http.DefaultTransport,
+		gate:    o.Gate,
+		timeout: o.Timeout,
+		now:     o.Now,
+	}
+	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
+		c.base = o.HTTPClient.Transport
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.gate == nil {
+		c.gate = m365.NewGate(c.now)
+	}
+	if c.timeout <= 0 {
+		c.timeout = m365.DefaultCallTimeout
+	}
+	registerSerializers()
+	return c, nil
+}
+
+// Subscription is a company subscription (GET /directory/subscriptions).
+type Subscription struct {
+	ID, CommerceSubscriptionID, SkuID, SkuPartNumber string
+	// Status is Enabled, Warning, Suspended, Deleted or LockedOut.
+	Status        string
+	TotalLicenses int
+	IsTrial       bool
+	Created       time.Time
+	// NextLifecycle is the next renewal or status change, nil if unknown.
+	NextLifecycle                     *time.Time
+	OwnerID, OwnerTenantID, OwnerType string
+}
+
+// SubscribedSku is one SKU of one billing account (GET /subscribedSkus).
+type SubscribedSku struct {
+	SkuID, SkuPartNumber, AccountID, AccountName string
+	// Enabled, Suspended, Warning and LockedOut are the prepaid units by state.
+	Enabled, Suspended, Warning, LockedOut int
+	// Consumed is the number of assigned licences.
+	Consumed                    int
+	SubscriptionIDs             []string
+	CapabilityStatus, AppliesTo string
+}
+
+// LicenseState is one of a user's licence assignments.
+type LicenseState struct {
+	SkuID string
+	// AssignedByGroup is the group's object ID for group-based assignment,
+	// empty for a direct assignment.
+	AssignedByGroup string
+	State           string
+}
+
+// User is the licence view of one user.
+type User struct {
+	ID, UserPrincipalName string
+	AssignedSkuIDs        []string
+	LicenseStates         []LicenseState
+}
+
+// ListSubscriptions returns every company subscription of the tenant,
+// following @odata.nextLink through all pages.
+func (c *Client) ListSubscriptions(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]Subscription, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	s, err := c.begin(tenantID, cred)
+	if err != nil {
+		return nil, c.classify(ctx, OpListSubscriptions, tenantID, err, nil)
+	}
+	rb := directory.NewSubscriptionsRequestBuilderInternal(s.pathParams(), s.adapter)
+	items, err := collect(ctx,
+		func(ctx context.Context) (models.CompanySubscriptionCollectionResponseable, error) {
+			return rb.Get(ctx, nil)
+		},
+		func(ctx context.Context, next string) (models.CompanySubscriptionCollectionResponseable, error) {
+			return rb.WithUrl(next).Get(ctx, nil)
+		})
+	if err != nil {
+		return nil, c.classify(ctx, OpListSubscriptions, tenantID, err, s.rec)
+	}
+	out := make([]Subscription, 0, len(items))
+	for _, it := range items {
+		out = append(out, toSubscription(it))
+	}
+	return out, nil
+}
+
+// ListSubscribedSkus returns every subscribed SKU of the tenant, following
+// @odata.nextLink through all pages. It asks only for the fields it returns.
+func (c *Client) ListSubscribedSkus(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]SubscribedSku, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	s, err := c.begin(tenantID, cred)
+	if err != nil {
+		return nil, c.classify(ctx, OpListSubscribedSkus, tenantID, err, nil)
+	}
+	rb := subscribedskus.NewSubscribedSkusRequestBuilderInternal(s.pathParams(), s.adapter)
+	cfg := &subscribedskus.SubscribedSkusRequestBuilderGetRequestConfiguration{
+		QueryParameters: &subscribedskus.SubscribedSkusRequestBuilderGetQueryParameters{Select: subscribedSkuFields},
+	}
+	items, err := collect(ctx,
+		func(ctx context.Context) (models.SubscribedSkuCollectionResponseable, error) {
+			return rb.Get(ctx, cfg)
+		},
+		func(ctx context.Context, next string) (models.SubscribedSkuCollectionResponseable, error) {
+			return rb.WithUrl(next).Get(ctx, nil)
+		})
+	if err != nil {
+		return nil, c.classify(ctx, OpListSubscribedSkus, tenantID, err, s.rec)
+	}
+	out := make([]SubscribedSku, 0, len(items))
+	for _, it := range items {
+		out = append(out, toSubscribedSku(it))
+	}
+	return out, nil
+}
+
+// GetUser reads one user's licence assignments. An unknown user fails with an
+// *m365.Error of Kind NotFound.
+func (c *Client) GetUser(ctx context.Context, tenantID string, cred azcore.TokenCredential, userID string) (User, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if strings.TrimSpace(userID) == "" {
+		return User{}, &m365.Error{Op: OpGetUser, Kind: m365.BadRequest, Reason: "empty user ID"}
+	}
+	s, err := c.begin(tenantID, cred)
+	if err != nil {
+		return User{}, c.classify(ctx, OpGetUser, tenantID, err, nil)
+	}
+	rb := users.NewUsersRequestBuilderInternal(s.pathParams(), s.adapter).ByUserId(userID)
+	u, err := rb.Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
+		QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: userFields},
+	})
+	if err == nil && u == nil {
+		err = errEmptyResponse
+	}
+	if err != nil {
+		return User{}, c.classify(ctx, OpGetUser, tenantID, err, s.rec)
+	}
+	return toUser(u), nil
+}
+
+// errEmptyResponse is returned when Graph answered 2xx without a body.
+var errEmptyResponse = errors.New("empty response")
+
+// errEndlessPaging is returned when a listing does not end within maxPages
+// or a nextLink repeats.
+var errEndlessPaging = errors.New("paging did not end")
+
+// page is what every Graph collection response offers.
+type page[T any] interface {
+	GetValue() []T
+	GetOdataNextLink() *string
+}
+
+// collect gets the first page with first, then each @odata.nextLink with
+// next, and returns all items in order.
+func collect[T any, P page[T]](ctx context.Context, first func(context.Context) (P, error), next func(context.Context, string) (P, error)) ([]T, error) {
+	var all []T
+	seen := map[string]bool{}
+	p, err := first(ctx)
+	for n := 1; ; n++ {
+		if err != nil {
+			return nil, err
+		}
+		if any(p) == nil {
+			return nil, errEmptyResponse
+		}
+		all = append(all, p.GetValue()...)
+		link := p.GetOdataNextLink()
+		if link == nil || *link == "" {
+			return all, nil
+		}
+		if seen[*link] || n >= maxPages {
+			return nil, errEndlessPaging
+		}
+		seen[*link] = true
+		p, err = next(ctx, *link)
+	}
+}

@@ -1,0 +1,158 @@
+package licensing_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+)
+
+// seenRequest is what the server received, minus the correlation id, which
+// is checked apart because it is random.
+type seenRequest struct {
+	Method        string
+	RawPath       string
+	RawQuery      string
+	Authorization string
+	Accept        string
+	ContentType   string
+	Body          string
+}
+
+func TestWire(t *testing.T) {
+	cases := map[string]struct {
+		reason    string
+		answer    string
+		call      func(context.Context, *licensing.Client, *staticCred) (any, error)
+		wantReq   seenRequest
+		wantItems any
+	}{
+		"list products": {
+			reason: "GET products?scope=product, decoded whatever the field casing",
+			answer: `{"Items":[{"PolicyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"Microsoft 365 Copilot","productID":"CFQ7TTC0MM8R","extra":1},` +
+				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI Pro","productId":"CFQ7TTC0H9MP"}]}`,
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return c.ListProducts(ctx, testTenant, cred)
+			},
+			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
+				Authorization: "Bearer " + testToken, Accept: "application/json"},
+			wantItems: []licensing.Item{
+				{PolicyID: "AllowSelfServicePurchase", PolicyValue: "Enabled", ProductName: "Microsoft 365 Copilot", ProductID: "CFQ7TTC0MM8R"},
+				{PolicyID: "AllowSelfServicePurchase", PolicyValue: "Disabled", ProductName: "Power BI Pro", ProductID: "CFQ7TTC0H9MP"},
+			},
+		},
+		"list products, none": {
+			reason: "an empty list is an empty slice, not an error",
+			answer: `{"items":[]}`,
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return c.ListProducts(ctx, testTenant, cred)
+			},
+			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
+				Authorization: "Bearer " + testToken, Accept: "application/json"},
+			wantItems: []licensing.Item{},
+		},
+		"list offer types": {
+			reason: "GET products?scope=OfferType; every item gets its offer type key",
+			answer: `{"items":[{"policyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"SaaS","productId":"SaaS"},` +
+				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI visuals","productId":"x","offerType":"POWERBIVISUALS"}]}`,
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return c.ListOfferTypes(ctx, testTenant, cred)
+			},
+			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=OfferType",
+				Authorization: "Bearer " + testToken, Accept: "application/json"},
+			wantItems: []licensing.Item{
+				{PolicyID: "AllowSelfServicePurchase", PolicyValue: "Enabled", ProductName: "SaaS", ProductID: "SaaS", OfferType: "SaaS"},
+				{PolicyID: "AllowSelfServicePurchase", PolicyValue: "Disabled", ProductName: "Power BI visuals", ProductID: "x", OfferType: "POWERBIVISUALS"},
+			},
+		},
+		"set product": {
+			reason: "PUT products/{id} with the value as JSON",
+			answer: `{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productId":"CFQ7TTC0MM8R"}`,
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return nil, c.SetProduct(ctx, testTenant, cred, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+			},
+			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/CFQ7TTC0MM8R",
+				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
+				Body: `{"policyValue":"Disabled"}`},
+		},
+		"set product, odd id": {
+			reason: "the product ID is one escaped path segment, never a path or query",
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return nil, c.SetProduct(ctx, testTenant, cred, "../x?y z", licensing.ValueEnabled)
+			},
+			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/..%2Fx%3Fy%20z",
+				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
+				Body: `{"policyValue":"Enabled"}`},
+		},
+		"set offer type": {
+			reason: "PUT offerTypes/{offerType} with the value as JSON",
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return nil, c.SetOfferType(ctx, testTenant, cred, "SaaS", licensing.ValueOnlyTrialsWithoutPaymentMethod)
+			},
+			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/offerTypes/SaaS",
+				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
+				Body: `{"policyValue":"OnlyTrialsWithoutPaymentMethod"}`},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var got seenRequest
+			var correlation string
+			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				got = seenRequest{Method: r.Method, RawPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+					Authorization: r.Header.Get("Authorization"), Accept: r.Header.Get("Accept"),
+					ContentType: r.Header.Get("Content-Type"), Body: string(b)}
+				correlation = r.Header.Get("x-ms-correlation-id")
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(w, tc.answer)
+			})
+			cred := &staticCred{}
+			items, err := tc.call(context.Background(), newClient(t, srv, nil), cred)
+			if err != nil {
+				t.Fatalf("%s: unexpected error %v", tc.reason, err)
+			}
+			if diff := cmp.Diff(tc.wantReq, got); diff != "" {
+				t.Errorf("%s: request (-want +got):\n%s", tc.reason, diff)
+			}
+			if _, err := uuid.Parse(correlation); err != nil {
+				t.Errorf("x-ms-correlation-id %q is not a GUID: %v", correlation, err)
+			}
+			if tc.wantItems != nil {
+				if diff := cmp.Diff(tc.wantItems, items); diff != "" {
+					t.Errorf("%s: items (-want +got):\n%s", tc.reason, diff)
+				}
+			}
+			wantTok := []policy.TokenRequestOptions{{Scopes: []string{m365.LicensingScope}, TenantID: testTenant}}
+			if diff := cmp.Diff(wantTok, cred.seen); diff != "" {
+				t.Errorf("token requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCorrelationIDPerCall checks that each call carries a fresh id, so two
+// calls are never confused in a support case.
+func TestCorrelationIDPerCall(t *testing.T) {
+	var ids []string
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		ids = append(ids, r.Header.Get("x-ms-correlation-id"))
+		_, _ = io.WriteString(w, `{"items":[]}`)
+	})
+	c := newClient(t, srv, nil)
+	for range 2 {
+		if _, err := c.ListProducts(context.Background(), testTenant, &staticCred{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ids) != 2 || ids[0] == ids[1] || ids[0] == "" {
+		t.Errorf("want two different correlation ids, got %q", ids)
+	}
+}

@@ -1,0 +1,169 @@
+package m365sim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// adminPrefix is the path prefix of the admin API; Microsoft does not use it.
+const adminPrefix = "/_sim/"
+
+// call is what the pipeline learned about a request before its handler runs.
+type call struct {
+	endpoint string
+	tenant   *tenant
+	claims   *accessClaims // licensing and graph only
+	caller   string        // client ID, for the request log
+}
+
+type callKey struct{}
+
+// callOf returns the request's call (set by the pipeline).
+func callOf(r *http.Request) *call {
+	c, _ := r.Context().Value(callKey{}).(*call)
+	return c
+}
+
+// classify names the endpoint a path belongs to. The three listeners share
+// one handler; the paths of the three services do not overlap.
+func classify(path string) string {
+	switch {
+	case strings.HasPrefix(path, adminPrefix) || path == "/_sim":
+		return "admin"
+	case strings.HasPrefix(path, "/v1.0/policies"):
+		return EndpointLicensing
+	case strings.HasPrefix(path, "/v1.0/"):
+		return EndpointGraph
+	default:
+		return EndpointAuthority
+	}
+}
+
+// routes builds the top-level handler.
+func (s *Server) routes() http.Handler {
+	admin := s.adminMux()
+	muxes := map[string]http.Handler{
+		EndpointAuthority: s.authorityMux(),
+		EndpointLicensing: s.licensingMux(),
+		EndpointGraph:     s.graphMux(),
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch ep := classify(r.URL.Path); ep {
+		case "admin":
+			admin.ServeHTTP(w, r)
+		case EndpointAuthority:
+			s.serveAuthority(w, r, muxes[ep])
+		default:
+			s.serveResource(w, r, ep, muxes[ep])
+		}
+	})
+}
+
+// serveAuthority resolves the tenant from the first path segment, then logs,
+// applies faults and serves.
+func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request, mux http.Handler) {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	t, err := s.lookup(seg)
+	if err != nil {
+		s.writeEntraError(w, entraErr(http.StatusBadRequest, "invalid_request", 90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", clip(seg)))
+		return
+	}
+	c := &call{endpoint: EndpointAuthority, tenant: t}
+	if r.Method == http.MethodPost {
+		_ = r.ParseForm()
+		c.caller = r.PostForm.Get("client_id")
+	}
+	s.serveLogged(w, r, c, func(rec *recorder, r *http.Request) { mux.ServeHTTP(rec, r) })
+}
+
+// serveResource authenticates a licensing or Graph request with its bearer
+// token (the token's tid names the tenant), then logs, applies faults, checks
+// lifetime and audience and serves.
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ep string, mux http.Handler) {
+	st := styleOf(ep)
+	if corr := r.Header.Get(correlationHeader); corr != "" && ep == EndpointLicensing {
+		w.Header().Set(correlationHeader, corr)
+	}
+	claims, err := s.parseAccessToken(r)
+	if err != nil {
+		st.unauthorized(w, err.Error())
+		return
+	}
+	t, err := s.lookup(claims.TenantID)
+	if err != nil {
+		st.unauthorized(w, "The tenant of the access token does not exist.")
+		return
+	}
+	c := &call{endpoint: ep, tenant: t, claims: claims, caller: claims.AppID}
+	s.serveLogged(w, r, c, func(rec *recorder, r *http.Request) {
+		resource := map[string]string{EndpointLicensing: ResourceLicensing, EndpointGraph: ResourceGraph}[ep]
+		switch {
+		case s.expired(claims):
+			st.unauthorized(rec, errExpiredToken.Error())
+		case !claims.forAudience(resource):
+			st.unauthorized(rec, "Access token validation failure. Invalid audience.")
+		default:
+			mux.ServeHTTP(rec, r)
+		}
+	})
+}
+
+// serveLogged records the request in the tenant's log (with early-request
+// detection), applies a matching fault, or calls serve.
+func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, c *call, serve func(*recorder, *http.Request)) {
+	rec := &recorder{ResponseWriter: w}
+	entry := c.tenant.begin(s.now(), c.endpoint, r)
+	defer func() { c.tenant.finish(s.now(), entry, c, rec) }()
+	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if f, ok := c.tenant.matchFault(c.endpoint, r); ok {
+		if done := s.applyFault(rec, r, c.endpoint, f); done {
+			return
+		}
+	}
+	serve(rec, r)
+}
+
+// recorder remembers the status a handler wrote.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// writeJSON writes v as a JSON answer.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func jwtErrIs(err, target error) bool { return errors.Is(err, target) }

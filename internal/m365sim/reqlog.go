@@ -1,0 +1,154 @@
+package m365sim
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+)
+
+// RequestLog is what a tenant's requests to the simulated services looked
+// like. Admin API calls are never recorded.
+//
+// Counts has two keys per request:
+//   - "<endpoint> <METHOD>", e.g. "licensing GET", "licensing PUT",
+//     "graph GET", "authority POST", "authority GET";
+//   - "<endpoint> <METHOD> <route>" with route one of
+//     authority: "openid-configuration", "keys", "token";
+//     licensing: "policies", "policy", "products", "product", "offerType";
+//     graph: "subscriptions", "subscription", "subscribedSkus", "user",
+//     "users-list" (listing all users; the controller should never do it);
+//     any endpoint: "other" for unknown paths.
+type RequestLog struct {
+	Counts  map[string]int `json:"counts"`
+	Entries []RequestEntry `json:"entries"`
+	// EarlyRequests counts requests that arrived before a Retry-After this
+	// simulator had sent to the tenant for that endpoint had passed.
+	EarlyRequests int `json:"earlyRequests"`
+}
+
+// RequestEntry is one logged request.
+type RequestEntry struct {
+	Time     time.Time `json:"time"`
+	Endpoint string    `json:"endpoint"`
+	Method   string    `json:"method"`
+	Path     string    `json:"path"`
+	Query    string    `json:"query,omitempty"`
+	// Route is the fine-grained route name (see RequestLog).
+	Route string `json:"route"`
+	// Status is the answer's status; 0 when the connection was dropped.
+	Status int `json:"status"`
+	// Early: sent before an earlier Retry-After for this tenant and endpoint passed.
+	Early bool `json:"early"`
+	// Caller is the client ID (from the token, or the token request's form).
+	Caller string `json:"caller,omitempty"`
+	// CorrelationID is the request's x-ms-correlation-id ("" when absent).
+	CorrelationID string `json:"correlationId,omitempty"`
+}
+
+type requestLog struct {
+	counts  map[string]int
+	entries []RequestEntry
+	early   int
+}
+
+// Requests returns a copy of a tenant's request log (empty for unknown tenants).
+func (s *Server) Requests(tenantID string) RequestLog {
+	out := RequestLog{Counts: map[string]int{}, Entries: []RequestEntry{}}
+	_ = s.withTenant(tenantID, func(t *tenant) error {
+		for k, v := range t.log.counts {
+			out.Counts[k] = v
+		}
+		out.Entries = append(out.Entries, t.log.entries...)
+		out.EarlyRequests = t.log.early
+		return nil
+	})
+	return out
+}
+
+// ResetRequests empties a tenant's request log; remembered Retry-After
+// deadlines stay.
+func (s *Server) ResetRequests(tenantID string) {
+	_ = s.withTenant(tenantID, func(t *tenant) error { t.log = requestLog{}; return nil })
+}
+
+// begin starts a log entry, deciding whether the request is early.
+func (t *tenant) begin(now time.Time, ep string, r *http.Request) *RequestEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return &RequestEntry{
+		Time: now, Endpoint: ep, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Route: routeName(ep, r.URL.Path), Early: now.Before(t.throttled[ep]),
+		CorrelationID: r.Header.Get(correlationHeader),
+	}
+}
+
+// finish records the entry and remembers a Retry-After the answer carried.
+func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.Status, e.Caller = rec.status, c.caller
+	if t.log.counts == nil {
+		t.log.counts = map[string]int{}
+	}
+	t.log.counts[e.Endpoint+" "+e.Method]++
+	t.log.counts[e.Endpoint+" "+e.Method+" "+e.Route]++
+	if e.Early {
+		t.log.early++
+	}
+	if len(t.log.entries) >= MaxLogEntries {
+		n := copy(t.log.entries, t.log.entries[MaxLogEntries/10:])
+		t.log.entries = t.log.entries[:n]
+	}
+	t.log.entries = append(t.log.entries, *e)
+	if rec.status == http.StatusTooManyRequests || rec.status == http.StatusServiceUnavailable {
+		if d, ok := m365.ParseRetryAfter(rec.Header().Get("Retry-After"), now); ok {
+			if until := now.Add(d); until.After(t.throttled[e.Endpoint]) {
+				t.throttled[e.Endpoint] = until
+			}
+		}
+	}
+}
+
+// routeName names the route of a path (see RequestLog).
+func routeName(ep, path string) string {
+	switch ep {
+	case EndpointAuthority:
+		for _, r := range []string{"openid-configuration", "keys", "token"} {
+			if strings.HasSuffix(path, "/"+r) {
+				return r
+			}
+		}
+	case EndpointLicensing:
+		rest := strings.TrimPrefix(path, "/v1.0/policies")
+		p := strings.Split(strings.Trim(rest, "/"), "/")
+		switch {
+		case rest == "" || rest == "/":
+			return "policies"
+		case len(p) == 1:
+			return "policy"
+		case len(p) == 2 && p[1] == "products":
+			return "products"
+		case len(p) == 3 && p[1] == "products":
+			return "product"
+		case len(p) == 3 && p[1] == "offerTypes":
+			return "offerType"
+		}
+	case EndpointGraph:
+		p := strings.Split(strings.Trim(strings.TrimPrefix(path, "/v1.0"), "/"), "/")
+		switch {
+		case len(p) == 2 && p[0] == "directory" && p[1] == "subscriptions":
+			return "subscriptions"
+		case len(p) == 3 && p[0] == "directory" && p[1] == "subscriptions":
+			return "subscription"
+		case len(p) == 1 && p[0] == "subscribedSkus":
+			return "subscribedSkus"
+		case len(p) == 1 && p[0] == "users":
+			return "users-list"
+		case len(p) == 2 && p[0] == "users":
+			return "user"
+		}
+	}
+	return "other"
+}

@@ -1,0 +1,242 @@
+// Package m365sim is an in-memory Microsoft 365 tenant simulator: an Entra
+// token endpoint with OIDC metadata, the self-service purchase policy
+// ("licensing") API and the Microsoft Graph subset the controller reads, for
+// thousands of tenants at once. It serves TLS from a CA it generates, so the
+// controller's real clients (azidentity, msgraph-sdk-go, net/http) talk to it
+// exactly as they would talk to Microsoft. An admin API under /_sim/ acts like
+// a person in the admin center and injects faults.
+//
+// Wire formats follow /work/shared/design/m365-api.md.
+package m365sim
+
+import (
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+)
+
+// Endpoint names used in faults, request counters and log entries.
+const (
+	EndpointAuthority = "authority"
+	EndpointLicensing = "licensing"
+	EndpointGraph     = "graph"
+)
+
+// Defaults applied by New.
+const (
+	DefaultAddr          = "127.0.0.1"
+	DefaultTokenLifetime = time.Hour
+	DefaultPageSize      = 100
+	// MaxLogEntries bounds the per-tenant request log; Counts keep counting.
+	MaxLogEntries = 10000
+)
+
+// Options configure a Server.
+type Options struct {
+	// Addr is the host the listeners bind to, default "127.0.0.1".
+	Addr string
+	// Ports are fixed ports for authority, licensing and graph (0 = any).
+	Ports [3]int
+	// CAFile, when set, receives the CA certificate PEM at Start.
+	CAFile string
+	// TokenLifetime is the lifetime of issued access tokens, default 1h.
+	TokenLifetime time.Duration
+	// PageSize is the Graph page size, default 100.
+	PageSize int
+	// Seed makes generated IDs (GUIDs) deterministic.
+	Seed int64
+	// Now is the clock, default time.Now.
+	Now func() time.Time
+}
+
+// Server is the simulator. All methods are safe for concurrent use.
+type Server struct {
+	opts Options
+	now  func() time.Time
+
+	caPEM      []byte
+	caPool     *x509.CertPool
+	serverCert tls.Certificate
+	signingKey *rsa.PrivateKey
+	keyID      string
+
+	idMu sync.Mutex
+	rng  *rand.Rand
+
+	mu      sync.RWMutex
+	tenants map[string]*tenant // key: lower-case tenant ID
+	order   []string           // tenant IDs in creation order
+
+	origins   [3]string // authority, licensing, graph; set by Start
+	servers   []*http.Server
+	listeners []net.Listener
+	handler   http.Handler
+}
+
+// New prepares a simulator: it generates a CA, a serving certificate for
+// 127.0.0.1, ::1 and localhost, and the token signing key. Nothing listens
+// until Start.
+func New(opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = DefaultAddr
+	}
+	if opts.TokenLifetime <= 0 {
+		opts.TokenLifetime = DefaultTokenLifetime
+	}
+	if opts.PageSize <= 0 {
+		opts.PageSize = DefaultPageSize
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		opts:    opts,
+		now:     opts.Now,
+		rng:     rand.New(rand.NewSource(opts.Seed)),
+		tenants: map[string]*tenant{},
+	}
+	if err := s.initCrypto(); err != nil {
+		return nil, err
+	}
+	// Until Start, origins point at the default ports so Handler() alone
+	// (e.g. in httptest) still produces well-formed URLs.
+	for i := range s.origins {
+		s.origins[i] = "https://" + net.JoinHostPort(opts.Addr, "443")
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// newGUID returns the next deterministic GUID of this server's seed.
+func (s *Server) newGUID() string {
+	s.idMu.Lock()
+	defer s.idMu.Unlock()
+	id, err := uuid.NewRandomFromReader(s.rng)
+	if err != nil { // math/rand never fails
+		panic(err)
+	}
+	return id.String()
+}
+
+// Start listens on three ports (authority, licensing, graph) with the same
+// handler and serves TLS in the background. It writes the CA to
+// Options.CAFile when set.
+func (s *Server) Start() error {
+	if s.opts.CAFile != "" {
+		if err := os.WriteFile(s.opts.CAFile, s.caPEM, 0o644); err != nil {
+			return fmt.Errorf("writing CA file: %w", err)
+		}
+	}
+	var lns []net.Listener
+	for i, p := range s.opts.Ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort(s.opts.Addr, strconv.Itoa(p)))
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return fmt.Errorf("listening for %s: %w", []string{EndpointAuthority, EndpointLicensing, EndpointGraph}[i], err)
+		}
+		lns = append(lns, ln)
+	}
+	s.mu.Lock()
+	for i, ln := range lns {
+		port := ln.Addr().(*net.TCPAddr).Port
+		s.origins[i] = "https://" + net.JoinHostPort(s.opts.Addr, strconv.Itoa(port))
+	}
+	s.listeners = lns
+	s.mu.Unlock()
+	for _, ln := range lns {
+		srv := &http.Server{
+			Handler:           s.handler,
+			TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.serverCert}, MinVersion: tls.VersionTLS12},
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          nil,
+		}
+		s.servers = append(s.servers, srv)
+		go func(srv *http.Server, ln net.Listener) {
+			_ = srv.ServeTLS(ln, "", "")
+		}(srv, ln)
+	}
+	return nil
+}
+
+// Close stops the listeners and drops open connections at once.
+func (s *Server) Close() {
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+}
+
+// Endpoints returns the three origins, "https://127.0.0.1:<port>".
+func (s *Server) Endpoints() m365.Endpoints {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return m365.Endpoints{AuthorityHost: s.origins[0], Licensing: s.origins[1], Graph: s.origins[2]}
+}
+
+// AdminURL returns the origin of the admin API (the licensing origin); routes
+// live under /_sim/.
+func (s *Server) AdminURL() string { return s.Endpoints().Licensing }
+
+// CAPEM returns the CA certificate in PEM form.
+func (s *Server) CAPEM() []byte { return append([]byte(nil), s.caPEM...) }
+
+// HTTPClient returns a client that trusts the simulator's CA.
+func (s *Server) HTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: s.caPool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t, Timeout: 30 * time.Second}
+}
+
+// Handler returns the handler every listener serves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// origin returns the origin of an endpoint.
+func (s *Server) origin(endpoint string) string {
+	e := s.Endpoints()
+	switch endpoint {
+	case EndpointAuthority:
+		return e.AuthorityHost
+	case EndpointLicensing:
+		return e.Licensing
+	default:
+		return e.Graph
+	}
+}
+
+// Errors returned by the Go API; the admin HTTP API maps them to statuses.
+var (
+	ErrTenantNotFound       = errors.New("tenant not found")
+	ErrTenantExists         = errors.New("tenant already exists")
+	ErrProductNotFound      = errors.New("product not found")
+	ErrProductExists        = errors.New("product already exists")
+	ErrSubscriptionNotFound = errors.New("subscription not found")
+	ErrInvalid              = errors.New("invalid request")
+	// ErrNotEnoughSeats: a takeover needs a free organisation seat per user.
+	ErrNotEnoughSeats = errors.New("not enough free seats in an organisation subscription of that SKU")
+	// ErrPurchaseBlocked: the tenant's policy forbids this self-service purchase.
+	ErrPurchaseBlocked = errors.New("self-service purchase blocked by the tenant's policy")
+	// ErrSubscriptionDeleted: the subscription was already cancelled or taken over.
+	ErrSubscriptionDeleted = errors.New("subscription is deleted")
+)
+
+// readLimited reads at most 1 MiB of a request body.
+func readLimited(r io.Reader) ([]byte, error) { return io.ReadAll(io.LimitReader(r, 1<<20)) }
+
+// lower normalises tenant IDs for map keys.
+func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
