@@ -17,11 +17,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bin/envtest/${K8S_VERSION}-${ETCD_VERSION}"
 log() { echo "envtest-bins: $*" >&2; }
 
+# A machine-wide copy outside the work tree lets a fresh clone on a reused
+# machine (CI) skip the build too.
+shared="${XDG_CACHE_HOME:-$HOME/.cache}/purchase-policy-controller/envtest/${K8S_VERSION}-${ETCD_VERSION}"
+mkdir -p "$out"
+for bin in kube-apiserver etcd; do
+  if [[ ! -x "$out/$bin" && -x "$shared/$bin" ]]; then
+    cp "$shared/$bin" "$out/$bin.tmp" && mv "$out/$bin.tmp" "$out/$bin"
+  fi
+done
 if [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]]; then
   echo "$out"
   exit 0
 fi
-mkdir -p "$out"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -61,4 +69,5 @@ if [[ ! -x "$out/kube-apiserver" ]]; then
   build k8s.io/kubernetes "$K8S_VERSION" k8s.io/kubernetes/cmd/kube-apiserver kube-apiserver "$replaces"
 fi
 
+mkdir -p "$shared" && cp "$out/kube-apiserver" "$out/etcd" "$shared/" 2>/dev/null || true
 echo "$out"

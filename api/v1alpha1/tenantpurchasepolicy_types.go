@@ -227,7 +227,7 @@ type TenantPurchasePolicySpec struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="interval must be at least 1m"
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval metav1.Duration `json:"interval,omitzero"`
 
 	// suspend stops every call to Microsoft for this policy until it is set
 	// back to false. Status is kept as it was.

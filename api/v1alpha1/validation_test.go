@@ -188,7 +188,7 @@ func expectInvalid(err error, field, message string) {
 	Expect(causes(err)).To(ConsistOf(haveCause(field, message)), "error: %v", err)
 }
 
-// withTimeout bounds a table entry, which cannot carry a NodeTimeout of its own.
+// withTimeout bounds one table entry; DescribeTable itself takes no NodeTimeout.
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, specTimeout)
 }
@@ -448,18 +448,3 @@ func getTable(ctx context.Context, namespace string) *metav1.Table {
 	Expect(table.Kind).To(Equal("Table"))
 	return table
 }
-
-var _ = Describe("TMPCHECK typed", func() {
-	It("creates a typed minimal policy", func(ctx SpecContext) {
-		ns := createNamespace(ctx)
-		p := &v1alpha1.TenantPurchasePolicy{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "typed"},
-			Spec: v1alpha1.TenantPurchasePolicySpec{
-				TenantID: tenantA,
-				Auth:     v1alpha1.Auth{ClientID: clientID, WorkloadIdentity: &v1alpha1.WorkloadIdentity{ServiceAccountName: "sa"}},
-				Default:  v1alpha1.RulePolicy(v1alpha1.PolicyDisabled),
-			},
-		}
-		Expect(k8sClient.Create(ctx, p)).To(Succeed())
-	})
-})
