@@ -22,7 +22,7 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
-var licensing = policy.TokenRequestOptions{Scopes: []string{testScope}}
+var licensingScope = policy.TokenRequestOptions{Scopes: []string{testScope}}
 
 func secretMaterial(secret string) Material {
 	return Material{TenantID: testTenant, ClientID: testClient, ClientSecret: secret}
@@ -59,7 +59,7 @@ func viewOf(t *testing.T, err error) errorView {
 func TestClientSecretObtainsToken(t *testing.T) {
 	f := newFakeEntra(t)
 	cred := mustCredential(t, f.provider(t, Options{}), secretMaterial(testSecret))
-	tok, err := cred.GetToken(context.Background(), licensing)
+	tok, err := cred.GetToken(context.Background(), licensingScope)
 	if err != nil {
 		t.Fatalf("GetToken: %v", err)
 	}
@@ -97,6 +97,12 @@ func TestTokenErrorsAreTypedAndSecretFree(t *testing.T) {
 			body:   `{"error":"unauthorized_client","error_description":"AADSTS700016: Application with identifier 'x' was not found in the directory 'y'. This can happen if ..."}`,
 			want:   errorView{Kind: m365.Unauthorized, Op: "get token", StatusCode: 400, Code: "unauthorized_client", Reason: "AADSTS700016: Application with identifier 'x' was not found in the directory 'y'."},
 		},
+		"federated audience mismatch": {
+			reason: "Entra says invalid_request for a federation mismatch, but the credential is what is wrong",
+			status: http.StatusBadRequest,
+			body:   `{"error":"invalid_request","error_description":"AADSTS700212: No matching federated identity record found for presented assertion audience 'x'."}`,
+			want:   errorView{Kind: m365.Unauthorized, Op: "get token", StatusCode: 400, Code: "invalid_request", Reason: "AADSTS700212: No matching federated identity record found for presented assertion audience 'x'."},
+		},
 		"bad scope": {
 			reason: "other 400s are bad requests, not credential failures",
 			status: http.StatusBadRequest,
@@ -129,7 +135,7 @@ func TestTokenErrorsAreTypedAndSecretFree(t *testing.T) {
 				_, _ = w.Write([]byte(tc.body))
 			})
 			cred := mustCredential(t, f.provider(t, Options{}), secretMaterial(testSecret))
-			_, err := cred.GetToken(context.Background(), licensing)
+			_, err := cred.GetToken(context.Background(), licensingScope)
 			if err == nil {
 				t.Fatalf("%s: GetToken succeeded", tc.reason)
 			}
@@ -150,7 +156,7 @@ func TestUnknownTenantIsUnauthorized(t *testing.T) {
 	f := newFakeEntra(t)
 	m := secretMaterial(testSecret)
 	m.TenantID = "00000000-0000-0000-0000-000000000000"
-	_, err := mustCredential(t, f.provider(t, Options{}), m).GetToken(context.Background(), licensing)
+	_, err := mustCredential(t, f.provider(t, Options{}), m).GetToken(context.Background(), licensingScope)
 	if diff := cmp.Diff(m365.Unauthorized, m365.KindOf(err)); diff != "" {
 		t.Errorf("kind of %v (-want +got):\n%s", err, diff)
 	}
@@ -167,13 +173,13 @@ func TestThrottledTenantWaitsForRetryAfter(t *testing.T) {
 	})
 	cred := mustCredential(t, f.provider(t, Options{Gate: gate, Now: clock}), secretMaterial(testSecret))
 
-	_, err := cred.GetToken(context.Background(), licensing)
+	_, err := cred.GetToken(context.Background(), licensingScope)
 	if got := m365.RetryAfterOf(err); got != 30*time.Second {
 		t.Fatalf("first call: retry after %s (%v), want 30s", got, err)
 	}
 	f.setRespond(f.acceptSecret(testSecret))
 	now = now.Add(10 * time.Second)
-	_, err = cred.GetToken(context.Background(), licensing)
+	_, err = cred.GetToken(context.Background(), licensingScope)
 	if diff := cmp.Diff(errorView{Kind: m365.Throttled, Op: "get token", Reason: "waiting for an earlier Retry-After from " + hostOf(t, f.srv.URL), RetryAfter: 20 * time.Second}, viewOf(t, err)); diff != "" {
 		t.Errorf("call inside the Retry-After window (-want +got):\n%s", diff)
 	}
@@ -181,7 +187,7 @@ func TestThrottledTenantWaitsForRetryAfter(t *testing.T) {
 		t.Errorf("%d token requests, want 1: the gate must keep the second call home", got)
 	}
 	now = now.Add(21 * time.Second)
-	if _, err := cred.GetToken(context.Background(), licensing); err != nil {
+	if _, err := cred.GetToken(context.Background(), licensingScope); err != nil {
 		t.Errorf("call after Retry-After: %v", err)
 	}
 }
@@ -199,7 +205,7 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 		f := newFakeEntra(t)
 		p := f.provider(t, Options{})
 		f.srv.Close()
-		_, err := mustCredential(t, p, secretMaterial(testSecret)).GetToken(context.Background(), licensing)
+		_, err := mustCredential(t, p, secretMaterial(testSecret)).GetToken(context.Background(), licensingScope)
 		if diff := cmp.Diff(m365.Transient, m365.KindOf(err)); diff != "" {
 			t.Errorf("kind of %v (-want +got):\n%s", err, diff)
 		}
@@ -208,7 +214,7 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 		f := newFakeEntra(t)
 		t.Cleanup(f.hold())
 		p := f.provider(t, Options{CallTimeout: 300 * time.Millisecond})
-		_, err := mustCredential(t, p, secretMaterial(testSecret)).GetToken(context.Background(), licensing)
+		_, err := mustCredential(t, p, secretMaterial(testSecret)).GetToken(context.Background(), licensingScope)
 		if diff := cmp.Diff(errorView{Kind: m365.Transient, Op: "get token", Reason: "timed out"}, viewOf(t, err)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
@@ -217,7 +223,7 @@ func TestTransportFailuresAreTransient(t *testing.T) {
 		f := newFakeEntra(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		_, err := mustCredential(t, f.provider(t, Options{}), secretMaterial(testSecret)).GetToken(ctx, licensing)
+		_, err := mustCredential(t, f.provider(t, Options{}), secretMaterial(testSecret)).GetToken(ctx, licensingScope)
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("got %v, want context.Canceled", err)
 		}
@@ -233,7 +239,7 @@ func TestCredentialCache(t *testing.T) {
 		t.Fatal("same material gave a new credential; its cached tokens would be lost")
 	}
 	for range 2 {
-		if _, err := again.GetToken(context.Background(), licensing); err != nil {
+		if _, err := again.GetToken(context.Background(), licensingScope); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -247,7 +253,7 @@ func TestCredentialCache(t *testing.T) {
 	if next == first {
 		t.Fatal("rotated secret reused the old credential")
 	}
-	if _, err := next.GetToken(context.Background(), licensing); err != nil {
+	if _, err := next.GetToken(context.Background(), licensingScope); err != nil {
 		t.Fatalf("rotated secret: %v", err)
 	}
 	other := secretMaterial(rotated)
@@ -305,7 +311,7 @@ func getConcurrently(t *testing.T, cred azcore.TokenCredential, n int, whileRunn
 	for range n {
 		wg.Go(func() {
 			started.Done()
-			tok, err := cred.GetToken(context.Background(), licensing)
+			tok, err := cred.GetToken(context.Background(), licensingScope)
 			if err != nil {
 				t.Errorf("GetToken: %v", err)
 				return
@@ -326,7 +332,7 @@ func TestClientCertificate(t *testing.T) {
 	c := newTestCert(t, time.Now().Add(24*time.Hour))
 	f.setRespond(f.acceptCertificate(c.cert))
 	p := f.provider(t, Options{})
-	tok, err := mustCredential(t, p, Material{TenantID: testTenant, ClientID: testClient, CertificatePEM: c.pem}).GetToken(context.Background(), licensing)
+	tok, err := mustCredential(t, p, Material{TenantID: testTenant, ClientID: testClient, CertificatePEM: c.pem}).GetToken(context.Background(), licensingScope)
 	if err != nil {
 		t.Fatalf("GetToken: %v", err)
 	}
@@ -336,7 +342,7 @@ func TestClientCertificate(t *testing.T) {
 
 	// A certificate Entra does not know is refused as a user error.
 	other := newTestCert(t, time.Now().Add(24*time.Hour))
-	_, err = mustCredential(t, p, Material{TenantID: testTenant, ClientID: testClient, CertificatePEM: other.pem}).GetToken(context.Background(), licensing)
+	_, err = mustCredential(t, p, Material{TenantID: testTenant, ClientID: testClient, CertificatePEM: other.pem}).GetToken(context.Background(), licensingScope)
 	if diff := cmp.Diff(m365.Unauthorized, m365.KindOf(err)); diff != "" {
 		t.Errorf("unknown certificate: kind of %v (-want +got):\n%s", err, diff)
 	}
@@ -446,9 +452,9 @@ func TestCertificateNotAfter(t *testing.T) {
 			pem:    append(append(certPEM(ca.cert), certPEM(leaf.cert)...), keyPEM(t, leaf.key)...),
 			want:   leafExpiry,
 		},
-		"certificate only":  {reason: "without a key the first certificate is the leaf", pem: certPEM(leaf.cert), want: leafExpiry},
-		"no certificate":    {reason: "nothing to report", pem: keyPEM(t, leaf.key), err: true},
-		"not PEM":           {reason: "garbage", pem: []byte("garbage"), err: true},
+		"certificate only":   {reason: "without a key the first certificate is the leaf", pem: certPEM(leaf.cert), want: leafExpiry},
+		"no certificate":     {reason: "nothing to report", pem: keyPEM(t, leaf.key), err: true},
+		"not PEM":            {reason: "garbage", pem: []byte("garbage"), err: true},
 		"broken certificate": {reason: "bad DER", pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1, 2}}), err: true},
 	}
 	for name, tc := range cases {
@@ -479,7 +485,7 @@ func TestWorkloadIdentity(t *testing.T) {
 	t.Run("assertion accepted", func(t *testing.T) {
 		f := newFakeEntra(t)
 		f.setRespond(f.acceptAssertion(assertion))
-		tok, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return assertion, nil })).GetToken(context.Background(), licensing)
+		tok, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return assertion, nil })).GetToken(context.Background(), licensingScope)
 		if err != nil {
 			t.Fatalf("GetToken: %v", err)
 		}
@@ -490,7 +496,7 @@ func TestWorkloadIdentity(t *testing.T) {
 	t.Run("assertion refused", func(t *testing.T) {
 		f := newFakeEntra(t)
 		f.setRespond(f.acceptAssertion("another"))
-		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return assertion, nil })).GetToken(context.Background(), licensing)
+		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return assertion, nil })).GetToken(context.Background(), licensingScope)
 		want := errorView{Kind: m365.Unauthorized, Op: "get token", StatusCode: 401, Code: "invalid_client",
 			Reason: "AADSTS700211: No matching federated identity record found for presented assertion [REDACTED]."}
 		if diff := cmp.Diff(want, viewOf(t, err)); diff != "" {
@@ -503,7 +509,7 @@ func TestWorkloadIdentity(t *testing.T) {
 	t.Run("service account missing", func(t *testing.T) {
 		f := newFakeEntra(t)
 		notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, "m365-contoso")
-		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return "", notFound })).GetToken(context.Background(), licensing)
+		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return "", notFound })).GetToken(context.Background(), licensingScope)
 		if diff := cmp.Diff(errorView{Kind: m365.Unauthorized, Op: "get token", Code: "credential_unavailable", Reason: "service account token"}, viewOf(t, err)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}

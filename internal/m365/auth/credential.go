@@ -41,7 +41,7 @@ func (c *typedCredential) GetToken(ctx context.Context, opts policy.TokenRequest
 // off: the authority is whatever --authority-host names.
 func (p *Provider) clientOptions(tenant string) azcore.ClientOptions {
 	return azcore.ClientOptions{
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: p.authority + "/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}},
+		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: p.authority + "/"},
 		Transport: p.httpClientFor(tenant),
 		Retry:     policy.RetryOptions{MaxRetries: -1},
 	}

@@ -24,6 +24,18 @@ var refusedCredentialCodes = map[string]bool{
 	"invalid_tenant":      true,
 }
 
+// AADSTS codes that Entra sends with error "invalid_request" although the
+// credential or its federation is what is wrong: a person must act.
+var refusedCredentialAADSTS = map[string]bool{
+	"50027":  true, // the client assertion is not a valid JWT
+	"70021":  true, // no matching federated identity record
+	"700211": true, // ... for the assertion's issuer
+	"700212": true, // ... for the assertion's audience
+	"700213": true, // ... for the assertion's subject
+	"700024": true, // the client assertion is outside its validity period
+	"90002":  true, // tenant not found
+}
+
 // redacted replaces a secret found in an error message.
 const redacted = "[REDACTED]"
 
@@ -144,12 +156,27 @@ func responseError(resp *http.Response, body []byte, sink *callSink, now time.Ti
 		r.Request = &http.Request{Header: http.Header{}}
 	}
 	e := m365.FromResponse(opGetToken, &r, body, now)
-	if e.StatusCode == http.StatusBadRequest && refusedCredentialCodes[e.Code] {
+	if e.StatusCode == http.StatusBadRequest && refusesCredential(e.Code, e.Reason) {
 		e.Kind = m365.Unauthorized
 	}
 	e.Code = sink.redact(e.Code)
 	e.Reason = sink.redact(firstSentence(e.Reason))
 	return e
+}
+
+// refusesCredential reports whether a 400 from Entra means the credential
+// (secret, certificate, federated assertion, refresh token or tenant) was
+// refused rather than the request being malformed.
+func refusesCredential(code, reason string) bool {
+	if refusedCredentialCodes[code] {
+		return true
+	}
+	num, ok := strings.CutPrefix(reason, "AADSTS")
+	if !ok {
+		return false
+	}
+	num, _, _ = strings.Cut(num, ":")
+	return code == "invalid_request" && refusedCredentialAADSTS[num]
 }
 
 // sourceError maps a failure to read credential material from the cluster
