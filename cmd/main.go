@@ -26,8 +26,8 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/controllers"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // options are the controller's flags.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,8 +36,10 @@ func (r *TenantPurchasePolicyReconciler) reconcileDelete(ctx context.Context, po
 		}
 	}
 	r.Metrics.forget(policy)
-	controllerutil.RemoveFinalizer(policy, v1.Finalizer)
-	return reconcile.Result{}, ctrl.IgnoreNotFound(r.Client.Update(ctx, policy))
+	if err := r.patchFinalizer(ctx, policy, controllerutil.RemoveFinalizer); err != nil && !apierrors.IsNotFound(err) {
+		return requeueOnConflict(err)
+	}
+	return reconcile.Result{}, nil
 }
 
 // restore writes back adoption values. done is true when the finalizer may go.
@@ -103,7 +106,7 @@ func (r *TenantPurchasePolicyReconciler) keepFinalizer(ctx context.Context, s *s
 	meta.SetStatusCondition(&s.policy.Status.Conditions, metav1.Condition{Type: v1.ReadyCondition, Status: metav1.ConditionFalse,
 		Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: s.policy.Generation})
 	if patchErr := r.Client.Status().Patch(ctx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{})); patchErr != nil {
-		return reconcile.Result{}, ignoreConflict(patchErr)
+		return requeueOnConflict(patchErr)
 	}
 	if w, ok := asWait(err); ok {
 		return reconcile.Result{RequeueAfter: w.after + time.Second}, nil

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // stalledError means a person must act (bad credentials, missing permission,

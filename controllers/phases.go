@@ -119,11 +119,18 @@ type writeFunc func(ctx context.Context, id, value string) error
 func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) error {
 	p := s.policy
 	tenant := p.Spec.TenantID
-	adopting := p.Status.LastSyncTime == nil
+	// The policy adopts the tenant the first time it gets to record the
+	// products, which may be later than its first read (a lost conflict or
+	// a throttle stops a run before act).
+	adopting := len(p.Status.Products) == 0
 	var setProduct, setOffer writeFunc
 	if p.Spec.Mode == v1.ModeEnforce {
-		setProduct = func(ctx context.Context, id, v string) error { return r.Policies.SetProduct(ctx, tenant, s.cred, id, v) }
-		setOffer = func(ctx context.Context, id, v string) error { return r.Policies.SetOfferType(ctx, tenant, s.cred, id, v) }
+		setProduct = func(ctx context.Context, id, v string) error {
+			return r.Policies.SetProduct(ctx, tenant, s.cred, id, v)
+		}
+		setOffer = func(ctx context.Context, id, v string) error {
+			return r.Policies.SetOfferType(ctx, tenant, s.cred, id, v)
+		}
 	}
 	if adopting && len(s.plan.products) > 0 {
 		var differ []string
@@ -132,7 +139,7 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 				differ = append(differ, t.ID)
 			}
 		}
-		r.event(p, eventNormal, v1.EventAdopted, "adopted %d products of tenant %s; %d differed from the policy: %s",
+		s.event(eventNormal, v1.EventAdopted, "adopted %d products of tenant %s; %d differed from the policy: %s",
 			len(s.plan.products), tenant, len(differ), truncateList(differ, 10))
 	}
 	products, err := r.sync(ctx, s, s.plan.products, p.Status.Products, adopting, setProduct)
@@ -140,7 +147,9 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 	if err != nil {
 		return err
 	}
-	offers, err := r.sync(ctx, s, s.plan.offerTypes, p.Status.OfferTypes, adopting, setOffer)
+	// Offer types are read only while a rule names them, so one not seen
+	// before is adopted, never reported as new from Microsoft.
+	offers, err := r.sync(ctx, s, s.plan.offerTypes, p.Status.OfferTypes, true, setOffer)
 	p.Status.OfferTypes = offers
 	return err
 }
@@ -173,12 +182,12 @@ func (r *TenantPurchasePolicyReconciler) sync(ctx context.Context, s *syncState,
 		case !seen:
 			st.AdoptedAt = &now
 			p.Status.Counters.NewProducts++
-			r.event(p, eventNormal, v1.EventNewProductDetected, "Microsoft added %s (%s) as %s; %s", t.ID, t.Name, t.Observed, newProductNote(t))
+			s.event(eventNormal, v1.EventNewProductDetected, "Microsoft added %s (%s) as %s; %s", t.ID, t.Name, t.Observed, newProductNote(t))
 			r.Metrics.newProduct(p)
 		case t.differs() && t.Observed != old.Observed:
 			drift = &v1.DriftRecord{ProductID: t.ID, Expected: old.Observed, Found: t.Observed, DetectedAt: now, Action: v1.DriftReported}
 			p.Status.Counters.DriftDetected++
-			r.event(p, eventWarning, v1.EventDriftDetected, "%s (%s) changed from %s to %s outside this policy", t.ID, t.Name, old.Observed, t.Observed)
+			s.event(eventWarning, v1.EventDriftDetected, "%s (%s) changed from %s to %s outside this policy", t.ID, t.Name, old.Observed, t.Observed)
 			r.Metrics.driftDetected(p)
 		}
 
@@ -208,14 +217,14 @@ func (r *TenantPurchasePolicyReconciler) write(ctx context.Context, s *syncState
 			drift.Action = v1.DriftCorrected
 			p.Status.Counters.DriftCorrected++
 			r.Metrics.driftCorrected(p)
-			r.event(p, eventNormal, v1.EventDriftCorrected, "set %s (%s) back from %s to %s", t.ID, t.Name, t.Observed, t.Desired)
+			s.event(eventNormal, v1.EventDriftCorrected, "set %s (%s) back from %s to %s", t.ID, t.Name, t.Observed, t.Desired)
 		}
 		return nil
 	}
 	if drift != nil {
 		drift.Action = v1.DriftCorrectionFailed
 	}
-	r.event(p, eventWarning, v1.EventWriteFailed, "setting %s (%s) to %s failed: %v", t.ID, t.Name, t.Desired, err)
+	s.event(eventWarning, v1.EventWriteFailed, "setting %s (%s) to %s failed: %v", t.ID, t.Name, t.Desired, err)
 	switch m365.KindOf(err) {
 	case m365.NotFound, m365.BadRequest:
 		// Permanent for this value: record once, do not resend until the spec changes.

@@ -76,18 +76,36 @@ func organisationAccount(subs []graph.Subscription, accountOf map[string]string)
 	return best
 }
 
-// freeOrgSeats counts, per SKU ID, the unused seats the organisation's
-// billing account holds: enabled + warning units minus consumed ones. Seats
-// of self-service accounts are not counted.
+// skuKey normalises a SKU ID for lookups: Graph does not promise one letter
+// case across subscriptions, subscribed SKUs and users.
+func skuKey(id string) string { return strings.ToLower(id) }
+
+// freeOrgSeats counts, per SKU ID (skuKey), the unused seats the
+// organisation's billing account holds: enabled + warning units minus
+// consumed ones. Seats of self-service accounts are not counted.
 func freeOrgSeats(skus []graph.SubscribedSku, orgAccount string) map[string]int {
 	free := map[string]int{}
 	for _, sku := range skus {
 		if sku.AccountID != orgAccount {
 			continue
 		}
-		free[sku.SkuID] += max(0, sku.Enabled+sku.Warning-sku.Consumed)
+		free[skuKey(sku.SkuID)] += max(0, sku.Enabled+sku.Warning-sku.Consumed)
 	}
 	return free
+}
+
+// assignedSeats returns, per subscription ID, the seats in use in the
+// subscribed-SKU entry holding it. A self-service buyer pays from a billing
+// account of their own, so that entry is the subscription's alone: its
+// consumed units are the users a takeover must move.
+func assignedSeats(skus []graph.SubscribedSku) map[string]int {
+	used := map[string]int{}
+	for _, sku := range skus {
+		for _, id := range sku.SubscriptionIDs {
+			used[id] = sku.Consumed
+		}
+	}
+	return used
 }
 
 // lastRenewal infers when a subscription last renewed.
@@ -119,15 +137,16 @@ func refundWindows(created time.Time, renewed *time.Time) (full, prorated time.T
 
 // describeSelfService builds the status entry of one self-service
 // subscription, carrying over whether its refund warning was sent for the
-// current window.
-func describeSelfService(sub graph.Subscription, free map[string]int, prev *v1.SelfServiceSubscription, now time.Time) v1.SelfServiceSubscription {
+// current window. A takeover moves each assigned user onto a free
+// organisation seat, so it is possible when free seats cover assigned users.
+func describeSelfService(sub graph.Subscription, free map[string]int, assigned int, prev *v1.SelfServiceSubscription, now time.Time) v1.SelfServiceSubscription {
 	renewed := lastRenewal(sub, now)
 	full, prorated := refundWindows(sub.Created, renewed)
 	e := v1.SelfServiceSubscription{
 		ID: sub.ID, SkuID: sub.SkuID, SkuPartNumber: sub.SkuPartNumber, BuyerID: sub.OwnerID,
 		Seats: int32(sub.TotalLicenses), Trial: sub.IsTrial, Status: sub.Status,
 		Created: &metav1.Time{Time: sub.Created}, FullRefundUntil: &metav1.Time{Time: full}, ProratedRefundUntil: &metav1.Time{Time: prorated},
-		FreeOrgSeats: int32(free[sub.SkuID]), TakeoverPossible: free[sub.SkuID] >= sub.TotalLicenses,
+		AssignedUsers: int32(assigned), FreeOrgSeats: int32(free[skuKey(sub.SkuID)]), TakeoverPossible: free[skuKey(sub.SkuID)] >= assigned,
 	}
 	if renewed != nil {
 		e.LastRenewal = &metav1.Time{Time: *renewed}
@@ -148,12 +167,12 @@ func handoverVerdict(prev v1.SelfServiceSubscription, now *graph.Subscription, b
 	if now != nil {
 		state = "now " + now.Status
 	}
-	holds := buyer != nil && slices.Contains(buyer.AssignedSkuIDs, prev.SkuID)
+	holds := buyer != nil && slices.ContainsFunc(buyer.AssignedSkuIDs, func(id string) bool { return strings.EqualFold(id, prev.SkuID) })
 	switch {
 	case holds:
 		how := "directly"
 		for _, ls := range buyer.LicenseStates {
-			if ls.SkuID == prev.SkuID && ls.AssignedByGroup != "" {
+			if strings.EqualFold(ls.SkuID, prev.SkuID) && ls.AssignedByGroup != "" {
 				how = "through group " + ls.AssignedByGroup
 			}
 		}

@@ -134,11 +134,11 @@ func policyFor(t testTenant, name string) *v1.TenantPurchasePolicy {
 	return &v1.TenantPurchasePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.Namespace},
 		Spec: v1.TenantPurchasePolicySpec{
-			TenantID: t.ID,
-			Auth: v1.Auth{ClientID: t.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
-			Mode:     v1.ModeEnforce,
-			Default:  v1.RulePolicy(v1.PolicyDisabled),
-			Interval: metav1.Duration{Duration: time.Hour},
+			TenantID:      t.ID,
+			Auth:          v1.Auth{ClientID: t.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
+			Mode:          v1.ModeEnforce,
+			Default:       v1.RulePolicy(v1.PolicyDisabled),
+			Interval:      metav1.Duration{Duration: time.Hour},
 			Subscriptions: v1.SubscriptionTracking{Track: &track},
 		},
 	}

@@ -12,8 +12,8 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
@@ -70,6 +70,8 @@ type syncState struct {
 	// wakeAt are earlier times at which the policy needs a run (rule expiry,
 	// refund warnings).
 	wakeAt []time.Time
+	// events are emitted by finish, once status is recorded.
+	events []eventNote
 }
 
 type step func(ctx context.Context, s *syncState) error
@@ -96,9 +98,9 @@ func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reco
 	if !policy.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, policy)
 	}
-	if controllerutil.AddFinalizer(policy, v1.Finalizer) {
-		if err := r.Client.Update(ctx, policy); err != nil {
-			return reconcile.Result{}, ignoreConflict(err)
+	if !controllerutil.ContainsFinalizer(policy, v1.Finalizer) {
+		if err := r.patchFinalizer(ctx, policy, controllerutil.AddFinalizer); err != nil {
+			return requeueOnConflict(err)
 		}
 	}
 
@@ -131,6 +133,7 @@ func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reco
 // decides when to run next.
 func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
 	recordStatus(s)
+	r.flushEvents(s)
 	r.Metrics.observe(s)
 	patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
 	defer cancel()
@@ -159,9 +162,25 @@ func (r *TenantPurchasePolicyReconciler) reconcileTimeout() time.Duration {
 	return 2 * time.Minute
 }
 
-func ignoreConflict(err error) error {
-	if apierrors.IsConflict(err) {
+// patchFinalizer adds or removes the finalizer with a merge patch of
+// metadata.finalizers only (optimistic lock). A full Update would send the
+// whole spec back as the Go types encode it, and a value the API server
+// stored in another spelling (a defaulted duration "2h" comes back as
+// "2h0m0s") would count as a spec change: a new generation and a second,
+// needless reconcile of every new policy.
+func (r *TenantPurchasePolicyReconciler) patchFinalizer(ctx context.Context, policy *v1.TenantPurchasePolicy, change func(ctrl.Object, string) bool) error {
+	patch := ctrl.MergeFromWithOptions(policy.DeepCopy(), ctrl.MergeFromWithOptimisticLock{})
+	if !change(policy, v1.Finalizer) {
 		return nil
 	}
-	return err
+	return r.Client.Patch(ctx, policy, patch)
+}
+
+// requeueOnConflict runs the policy again (rate limited) when it changed
+// since it was read; other errors are returned for backoff.
+func requeueOnConflict(err error) (reconcile.Result, error) {
+	if apierrors.IsConflict(err) {
+		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // a conflict requeues once, with rate limiting
+	}
+	return reconcile.Result{}, err
 }

@@ -42,7 +42,7 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		return nil
 	}
 	selfService, orgAccount := classifySelfService(subs, skus)
-	free := freeOrgSeats(skus, orgAccount)
+	free, assigned := freeOrgSeats(skus, orgAccount), assignedSeats(skus)
 
 	prev := p.Status.Subscriptions
 	if prev == nil {
@@ -68,9 +68,9 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		if known {
 			oldPtr = &old
 		}
-		e := describeSelfService(sub, free, oldPtr, s.now)
-		if !known && activeStatus(sub.Status) {
-			r.event(p, eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
+		e := describeSelfService(sub, free, assigned[sub.ID], oldPtr, s.now)
+		if !known && activeStatus(sub.Status) && !overflowed(prev, sub) {
+			s.event(eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
 				sub.OwnerID, sub.TotalLicenses, sub.SkuPartNumber, trialOrPaid(sub.IsTrial), e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 		}
 		r.warnRefund(s, &e)
@@ -122,13 +122,13 @@ func (r *TenantPurchasePolicyReconciler) recordTransition(ctx context.Context, s
 	switch verdict {
 	case v1.VerdictTakenOver:
 		c.Takeovers++
-		r.event(p, eventNormal, v1.EventTakeoverDetected, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
+		s.event(eventNormal, v1.EventTakeoverDetected, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
 	case v1.VerdictExpired:
 		c.Expiries++
-		r.event(p, eventNormal, v1.EventTrialExpired, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
+		s.event(eventNormal, v1.EventTrialExpired, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
 	default:
 		c.Cancellations++
-		r.event(p, eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
+		s.event(eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
 	}
 	r.Metrics.handover(p, verdict)
 	return nil
@@ -151,7 +151,7 @@ func (r *TenantPurchasePolicyReconciler) warnRefund(s *syncState, e *v1.SelfServ
 		s.wakeAt = append(s.wakeAt, warnAt)
 	case s.now.Before(e.FullRefundUntil.Time):
 		e.RefundWarned = true
-		r.event(s.policy, eventWarning, v1.EventRefundWindowClosing, "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
+		s.event(eventWarning, v1.EventRefundWindowClosing, "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
 			e.ID, e.SkuPartNumber, e.BuyerID, e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"), e.ProratedRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 	}
 }
@@ -171,4 +171,10 @@ func trialOrPaid(trial bool) string {
 		return "trial"
 	}
 	return "paid"
+}
+
+// overflowed tells whether sub is missing from status only because the list
+// was full: it was bought before the last sync, so it was announced then.
+func overflowed(prev *v1.SubscriptionsStatus, sub graph.Subscription) bool {
+	return len(prev.SelfService) >= maxSelfService && prev.LastSyncTime != nil && sub.Created.Before(prev.LastSyncTime.Time)
 }

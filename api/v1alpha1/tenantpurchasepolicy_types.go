@@ -171,7 +171,7 @@ type SubscriptionTracking struct {
 	// refundWarning is how long before a self-service subscription's full-refund
 	// window closes the controller emits a RefundWindowClosing Event.
 	// +optional
-	// +kubebuilder:default="2h"
+	// +kubebuilder:default="2h0m0s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	RefundWarning *metav1.Duration `json:"refundWarning,omitempty"`
@@ -223,7 +223,7 @@ type TenantPurchasePolicySpec struct {
 	// interval is how often the tenant is checked for drift, at least 1m. Each
 	// run is jittered by up to 10% so fleets spread out.
 	// +optional
-	// +kubebuilder:default="15m"
+	// +kubebuilder:default="15m0s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Format=duration
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m')",message="interval must be at least 1m"
@@ -433,11 +433,16 @@ type SelfServiceSubscription struct {
 	// proratedRefundUntil is 7 days after the purchase or latest renewal.
 	// +optional
 	ProratedRefundUntil *metav1.Time `json:"proratedRefundUntil,omitempty"`
+	// assignedUsers is the number of users holding a seat of it; a takeover
+	// moves each onto an organisation seat.
+	// +optional
+	AssignedUsers int32 `json:"assignedUsers,omitempty"`
 	// freeOrgSeats is the number of unused seats of the same SKU the
 	// organisation holds, not counting self-service seats.
 	// +optional
 	FreeOrgSeats int32 `json:"freeOrgSeats,omitempty"`
-	// takeoverPossible is true when freeOrgSeats covers this subscription's seats.
+	// takeoverPossible is true when freeOrgSeats covers assignedUsers, so an
+	// admin can take it over by moving its users.
 	// +optional
 	TakeoverPossible bool `json:"takeoverPossible,omitempty"`
 	// refundWarned is true once the RefundWindowClosing Event was sent for the

@@ -1,0 +1,214 @@
+package controllers_test
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+)
+
+// copilotProductID is Microsoft 365 Copilot in the licensing API.
+const copilotProductID = "CFQ7TTC0MM8R"
+
+// refundLead is the refund warning lead time the tracking specs use.
+const refundLead = 2 * time.Hour
+
+// trackedPolicy is policyFor with subscription tracking on and a 2h refund
+// warning.
+func trackedPolicy(t testTenant, name string) *v1.TenantPurchasePolicy {
+	p := policyFor(t, name)
+	track := true
+	p.Spec.Subscriptions = v1.SubscriptionTracking{Track: &track, RefundWarning: &metav1.Duration{Duration: refundLead}}
+	return p
+}
+
+// createSynced creates the policy with the reconcile-now annotation already
+// set and returns it as the controller left it after handling that request.
+func createSynced(p *v1.TenantPurchasePolicy) *v1.TenantPurchasePolicy {
+	GinkgoHelper()
+	stamp := "created-" + time.Now().Format(time.RFC3339Nano)
+	if p.Annotations == nil {
+		p.Annotations = map[string]string{}
+	}
+	p.Annotations[v1.RequestedAtAnnotation] = stamp
+	Expect(k8s.Create(context.Background(), p)).To(Succeed())
+	return handled(p, stamp)
+}
+
+// reconcileNow asks for a reconcile, as a user would, and returns the policy
+// as the controller left it.
+func reconcileNow(p *v1.TenantPurchasePolicy) *v1.TenantPurchasePolicy {
+	GinkgoHelper()
+	return handled(p, requestReconcile(p))
+}
+
+// upn is a user principal name in the tenant's domain.
+func upn(t testTenant, name string) string {
+	GinkgoHelper()
+	info, err := sim.Tenant(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	return name + "@" + info.Domain
+}
+
+// buy makes a self-service purchase in the simulator, whatever the product's
+// policy says (the policies under test disable every product).
+func buy(t testTenant, req m365sim.PurchaseRequest) m365sim.Subscription {
+	GinkgoHelper()
+	req.IgnorePolicy = true
+	s, err := sim.Purchase(t.ID, req)
+	Expect(err).NotTo(HaveOccurred())
+	return s
+}
+
+// simUser returns the simulator's user with that UPN.
+func simUser(t testTenant, principal string) m365sim.User {
+	GinkgoHelper()
+	users, err := sim.Users(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	for _, u := range users {
+		if strings.EqualFold(u.UserPrincipalName, principal) {
+			return u
+		}
+	}
+	Fail("no user " + principal)
+	return m365sim.User{}
+}
+
+// orgFreeSeats counts, from the simulator's own books, the unused seats of a
+// SKU in the organisation's (not a self-service buyer's) subscriptions.
+func orgFreeSeats(t testTenant, skuID string) int {
+	GinkgoHelper()
+	info, err := sim.Tenant(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	subs, err := sim.Subscriptions(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	free := 0
+	for _, s := range subs {
+		if s.SkuID == skuID && s.AccountID == info.OrgAccountID && s.Status == m365sim.StatusEnabled {
+			free += s.TotalLicenses - len(s.AssignedUsers)
+		}
+	}
+	return free
+}
+
+// selfService returns the status entry of a self-service subscription.
+func selfService(p *v1.TenantPurchasePolicy, id string) v1.SelfServiceSubscription {
+	GinkgoHelper()
+	Expect(p.Status.Subscriptions).NotTo(BeNil(), "status.subscriptions")
+	for _, e := range p.Status.Subscriptions.SelfService {
+		if e.ID == id {
+			return e
+		}
+	}
+	Fail("status.subscriptions.selfService has no entry " + id)
+	return v1.SelfServiceSubscription{}
+}
+
+// handover returns the handover record of a subscription.
+func handover(p *v1.TenantPurchasePolicy, id string) v1.HandoverRecord {
+	GinkgoHelper()
+	Expect(p.Status.Subscriptions).NotTo(BeNil(), "status.subscriptions")
+	for _, h := range p.Status.Subscriptions.Handovers {
+		if h.SubscriptionID == id {
+			return h
+		}
+	}
+	Fail("status.subscriptions.handovers has no record of " + id)
+	return v1.HandoverRecord{}
+}
+
+// eventCount counts the Events of a reason about a policy, including the
+// repeats client-go folds into an Event series (same reason, same object
+// version): a repeated Event must not hide behind a series count.
+func eventCount(p *v1.TenantPurchasePolicy, reason string) int {
+	GinkgoHelper()
+	var list eventsv1.EventList
+	Expect(k8s.List(context.Background(), &list, client.InNamespace(p.Namespace))).To(Succeed())
+	n := 0
+	for _, e := range list.Items {
+		if e.Regarding.Name != p.Name || e.Reason != reason {
+			continue
+		}
+		n++
+		if e.Series != nil && e.Series.Count > 1 {
+			n += int(e.Series.Count) - 1
+		}
+	}
+	return n
+}
+
+// eventNotes returns the notes of the Events of a reason about a policy.
+func eventNotes(p *v1.TenantPurchasePolicy, reason string) []string {
+	GinkgoHelper()
+	return events(p)[reason]
+}
+
+// graphCalls is how often the tenant's Graph route was called, e.g. "user"
+// (one user read) or "users-list" (the whole directory).
+func graphCalls(t testTenant, route string) int {
+	return sim.Requests(t.ID).Counts["graph GET "+route]
+}
+
+// quietly is how long a spec watches for an Event that must not come: Events
+// are written asynchronously after the reconcile that emits them.
+const quietly = 2 * time.Second
+
+// eventWait bounds the wait for an Event that must come.
+const eventWait = 10 * time.Second
+
+// restartedController starts what a restarted controller process has: a new
+// manager (new caches and event broadcaster) and a new reconciler with new
+// Microsoft clients, token caches and throttling gates, sharing nothing in
+// memory with the running one. It registers no controller (the suite's
+// controller keeps watching); the returned function runs one reconcile of a
+// policy. Everything stops when the spec ends.
+func restartedController() func(p *v1.TenantPurchasePolicy) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	Expect(err).NotTo(HaveOccurred())
+	r, err := app.NewReconciler(mgr, app.Config{
+		Endpoints:        sim.Endpoints(),
+		HTTPClient:       sim.HTTPClient(),
+		CallTimeout:      5 * time.Second,
+		ReconcileTimeout: 30 * time.Second,
+		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
+	})
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
+	})
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	return func(p *v1.TenantPurchasePolicy) {
+		GinkgoHelper()
+		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
+		Expect(err).NotTo(HaveOccurred())
+	}
+}
+
+// copilotSkuID is the Copilot SKU ID of the simulator's catalogue.
+func copilotSkuID() string {
+	GinkgoHelper()
+	k, ok := m365sim.LookupSKU(m365sim.SkuCopilot)
+	Expect(ok).To(BeTrue())
+	return k.SkuID
+}
