@@ -25,6 +25,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
@@ -67,16 +68,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	Expect(sim.Start()).To(Succeed())
 
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
-	Expect(err).NotTo(HaveOccurred())
-	r, err := app.NewReconciler(mgr, app.Config{
-		Endpoints:        sim.Endpoints(),
-		HTTPClient:       sim.HTTPClient(),
-		CallTimeout:      5 * time.Second,
-		ReconcileTimeout: 30 * time.Second,
-		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
-	})
-	Expect(err).NotTo(HaveOccurred())
+	mgr, r := newManager()
 	Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
 
 	var ctx context.Context
@@ -86,6 +78,23 @@ var _ = BeforeSuite(func() {
 		Expect(mgr.Start(ctx)).To(Succeed())
 	}()
 })
+
+// newManager builds a manager and the reconciler wired to the simulator as
+// cmd/main.go wires it to Microsoft, on the skewable test clock.
+func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
+	GinkgoHelper()
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testEnv.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	Expect(err).NotTo(HaveOccurred())
+	r, err := app.NewReconciler(mgr, app.Config{
+		Endpoints:        sim.Endpoints(),
+		HTTPClient:       sim.HTTPClient(),
+		CallTimeout:      5 * time.Second,
+		ReconcileTimeout: 30 * time.Second,
+		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return mgr, r
+}
 
 var _ = AfterSuite(func() {
 	if cancelMgr != nil {

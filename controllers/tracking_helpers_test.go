@@ -9,13 +9,10 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
 
@@ -176,16 +173,7 @@ const eventWait = 10 * time.Second
 // policy. Everything stops when the spec ends.
 func restartedController() func(p *v1.TenantPurchasePolicy) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: k8s.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
-	Expect(err).NotTo(HaveOccurred())
-	r, err := app.NewReconciler(mgr, app.Config{
-		Endpoints:        sim.Endpoints(),
-		HTTPClient:       sim.HTTPClient(),
-		CallTimeout:      5 * time.Second,
-		ReconcileTimeout: 30 * time.Second,
-		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
-	})
-	Expect(err).NotTo(HaveOccurred())
+	mgr, r := newManager()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
