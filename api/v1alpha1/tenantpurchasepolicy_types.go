@@ -378,19 +378,19 @@ type Summary struct {
 	Ready string `json:"ready,omitempty"`
 	// managed is the number of products the policy manages (not Unmanaged).
 	// +optional
-	Managed int32 `json:"managed,omitempty"`
+	Managed int32 `json:"managed"`
 	// compliant is the number of managed products at their desired value.
 	// +optional
-	Compliant int32 `json:"compliant,omitempty"`
+	Compliant int32 `json:"compliant"`
 	// drifted is the number of managed products not at their desired value.
 	// +optional
-	Drifted int32 `json:"drifted,omitempty"`
+	Drifted int32 `json:"drifted"`
 	// unmanaged is the number of products left alone.
 	// +optional
-	Unmanaged int32 `json:"unmanaged,omitempty"`
+	Unmanaged int32 `json:"unmanaged"`
 	// selfServiceSubscriptions is the number of active self-service subscriptions.
 	// +optional
-	SelfServiceSubscriptions int32 `json:"selfServiceSubscriptions,omitempty"`
+	SelfServiceSubscriptions int32 `json:"selfServiceSubscriptions"`
 }
 
 // SelfServiceSubscription is a subscription a user bought on their own.

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package main
+
+import (
+	"path/filepath"
+	"syscall"
+)
+
+// childProcAttr puts a child in its own process group, so the terminal's
+// Ctrl-C reaches only the demo, which stops children in order. Only Linux
+// has a parent-death signal.
+func childProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+// guardBinaries returns the real binaries: without a parent-death signal
+// there is nothing to guard with.
+func guardBinaries(_, assets string) (apiserver, etcd string, err error) {
+	return filepath.Join(assets, "kube-apiserver"), filepath.Join(assets, "etcd"), nil
+}
+
+// runAsGuardedChild is never true outside Linux.
+func runAsGuardedChild() bool { return false }

@@ -1,0 +1,275 @@
+// Package e2e runs the built binaries as a user would: the demo (hack/demo)
+// starts a local control plane, the Microsoft 365 simulator and the real
+// controller, and walks through what the product does.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Limits of one demo run.
+const (
+	demoTimeout     = 5 * time.Minute
+	shutdownTimeout = time.Minute
+)
+
+// demoSteps is how many steps the walk-through has.
+const demoSteps = 6
+
+// tableHeader is the `kubectl get tpp -A` header: NAMESPACE first, then the
+// CRD's print columns, upper-cased and aligned.
+var tableHeader = regexp.MustCompile(`(?m)^NAMESPACE +NAME +TENANT +MODE +READY +DRIFTED +MANAGED +SELF-SERVICE +LAST SYNC +AGE$`)
+
+// demoDir is the "demo files: <dir>" line the demo prints first.
+var demoDir = regexp.MustCompile(`(?m)^demo files: (\S+)$`)
+
+// bins are the binaries under test, built once into a temp directory.
+var bins struct {
+	root, demo, manager, sim string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "tpp-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer os.RemoveAll(dir)
+	if err := buildBinaries(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "building binaries:", err)
+		return 2
+	}
+	return m.Run()
+}
+
+// buildBinaries builds the demo, the controller and the simulator from this
+// tree, so the test runs exactly the code under review.
+func buildBinaries(dir string) error {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return err
+	}
+	bins.root = root
+	bins.demo, bins.manager, bins.sim = filepath.Join(dir, "demo"), filepath.Join(dir, "manager"), filepath.Join(dir, "m365sim")
+	for out, pkg := range map[string]string{bins.demo: "./hack/demo", bins.manager: "./cmd", bins.sim: "./cmd/m365sim"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+		}
+	}
+	return nil
+}
+
+// demoCommand returns the demo command with the binaries under test.
+func demoCommand(ctx context.Context, extra ...string) *exec.Cmd {
+	args := append([]string{"--root", bins.root, "--manager", bins.manager, "--m365sim", bins.sim}, extra...)
+	cmd := exec.CommandContext(ctx, bins.demo, args...)
+	cmd.Dir = bins.root
+	return cmd
+}
+
+func skipIfShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: starts a control plane, the simulator and the controller")
+	}
+}
+
+// TestDemoNonInteractive runs the walk-through the way `make demo
+// DEMO_FLAGS=--non-interactive` does: every step must be observed, the table
+// must be kubectl's, and nothing may be left behind.
+func TestDemoNonInteractive(t *testing.T) {
+	skipIfShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	out, err := demoCommand(ctx, "--non-interactive").CombinedOutput()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s", out)
+		}
+	})
+	if err != nil {
+		t.Fatalf("demo --non-interactive failed: %v", err)
+	}
+	text := string(out)
+	for i := 1; i <= demoSteps; i++ {
+		if !regexp.MustCompile(fmt.Sprintf(`(?m)^\[OK\] %d/%d `, i, demoSteps)).MatchString(text) {
+			t.Errorf("no [OK] line for step %d/%d", i, demoSteps)
+		}
+	}
+	if !strings.Contains(text, fmt.Sprintf("All %d steps OK.", demoSteps)) {
+		t.Error(`no "All steps OK" line`)
+	}
+	if n := len(tableHeader.FindAllString(text, -1)); n != demoSteps {
+		t.Errorf("found %d `kubectl get tpp -A` table headers, want one per step (%d)", n, demoSteps)
+	}
+	if strings.Contains(text, "Ctrl-C") {
+		t.Error("the non-interactive mode asked for Ctrl-C")
+	}
+	assertNothingLeft(t, announcedDir(t, text))
+}
+
+// TestDemoInteractiveCtrlC starts the demo as a user would, waits for it to
+// ask for Ctrl-C, sends SIGINT and checks that every process it started and
+// its temp directory are gone.
+func TestDemoInteractiveCtrlC(t *testing.T) {
+	skipIfShort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout+shutdownTimeout)
+	defer cancel()
+	cmd := demoCommand(ctx)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	output := &syncBuffer{}
+	cmd.Stderr = output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("demo output:\n%s", output.String())
+		}
+	})
+	lines := make(chan string)
+	go scanLines(io.TeeReader(stdout, output), lines)
+
+	dir, err := waitForPrompt(ctx, lines)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for range lines { // drain the cleanup messages
+		}
+	}()
+	waitErr := make(chan error, 1)
+	go func() { waitErr <- cmd.Wait() }()
+	select {
+	case err := <-waitErr:
+		if err != nil {
+			t.Errorf("demo exited with %v after Ctrl-C, want 0 (every step passed)", err)
+		}
+	case <-time.After(shutdownTimeout):
+		_ = cmd.Process.Kill()
+		t.Fatalf("demo still running %s after Ctrl-C", shutdownTimeout)
+	}
+	assertNothingLeft(t, dir)
+}
+
+// scanLines sends r's lines to ch and closes it at EOF.
+func scanLines(r io.Reader, ch chan<- string) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		ch <- s.Text()
+	}
+	close(ch)
+}
+
+// waitForPrompt reads the demo's output until it asks for Ctrl-C and returns
+// the temp directory it announced.
+func waitForPrompt(ctx context.Context, lines <-chan string) (string, error) {
+	dir := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return "", errors.New("the demo never asked for Ctrl-C")
+		case line, ok := <-lines:
+			if !ok {
+				return "", errors.New("the demo ended before asking for Ctrl-C")
+			}
+			if m := demoDir.FindStringSubmatch(line); m != nil {
+				dir = m[1]
+			}
+			if strings.Contains(line, "Press Ctrl-C") {
+				if dir == "" {
+					return "", errors.New("the demo never announced its temp directory")
+				}
+				return dir, nil
+			}
+		}
+	}
+}
+
+func announcedDir(t *testing.T, output string) string {
+	t.Helper()
+	m := demoDir.FindStringSubmatch(output)
+	if m == nil {
+		t.Fatal(`the demo never printed "demo files: <dir>"`)
+	}
+	return m[1]
+}
+
+// assertNothingLeft checks that dir is gone and that no process mentions it
+// on its command line (etcd's data dir, the API server's cert dir, the
+// controller's --ca-file, the simulator's --tenants-file all live there).
+func assertNothingLeft(t *testing.T, dir string) {
+	t.Helper()
+	if !strings.HasPrefix(filepath.Base(dir), "tpp-demo-") {
+		t.Fatalf("announced directory %q is not the demo's", dir)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temp directory %s still exists (stat: %v)", dir, err)
+	}
+	if procs := processesMentioning(dir); len(procs) > 0 {
+		t.Errorf("processes still running from %s:\n%s", dir, strings.Join(procs, "\n"))
+	}
+}
+
+// processesMentioning lists "pid: cmdline" of the processes whose command
+// line contains s.
+func processesMentioning(s string) []string {
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []string
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(b, []byte(s)) {
+			continue
+		}
+		pid := filepath.Base(filepath.Dir(p))
+		out = append(out, pid+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+	}
+	return out
+}
+
+// syncBuffer is a bytes.Buffer safe for the writers of a child's stdout and
+// stderr.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
