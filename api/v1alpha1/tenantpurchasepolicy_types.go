@@ -378,18 +378,23 @@ type Summary struct {
 	Ready string `json:"ready,omitempty"`
 	// managed is the number of products the policy manages (not Unmanaged).
 	// +optional
+	// +kubebuilder:default=0
 	Managed int32 `json:"managed"`
 	// compliant is the number of managed products at their desired value.
 	// +optional
+	// +kubebuilder:default=0
 	Compliant int32 `json:"compliant"`
 	// drifted is the number of managed products not at their desired value.
 	// +optional
+	// +kubebuilder:default=0
 	Drifted int32 `json:"drifted"`
 	// unmanaged is the number of products left alone.
 	// +optional
+	// +kubebuilder:default=0
 	Unmanaged int32 `json:"unmanaged"`
 	// selfServiceSubscriptions is the number of active self-service subscriptions.
 	// +optional
+	// +kubebuilder:default=0
 	SelfServiceSubscriptions int32 `json:"selfServiceSubscriptions"`
 }
 
@@ -546,6 +551,7 @@ type TenantPurchasePolicyStatus struct {
 
 	// summary holds the counts shown by kubectl get.
 	// +optional
+	// +kubebuilder:default={}
 	Summary Summary `json:"summary,omitempty"`
 
 	// products is the state of every product the tenant reports, at most 256.

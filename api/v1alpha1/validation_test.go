@@ -373,6 +373,16 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Expect(got.Spec.Subscriptions.Track).To(HaveValue(BeTrue()))
 		Expect(got.Spec.Subscriptions.RefundWarning).To(HaveValue(Equal(metav1.Duration{Duration: 2 * time.Hour})))
 		Expect(got.Status.ObservedGeneration).To(Equal(int64(-1)))
+
+		// The print columns read status.summary: its counts must be there as 0
+		// (not blank) even where the controller's merge patch never sends an
+		// unchanged zero.
+		for _, count := range []string{"managed", "compliant", "drifted", "unmanaged", "selfServiceSubscriptions"} {
+			v, found, err := unstructured.NestedInt64(obj.Object, "status", "summary", count)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(found).To(BeTrue(), "status.summary.%s is not defaulted", count)
+			Expect(v).To(BeZero())
+		}
 	}, NodeTimeout(specTimeout))
 
 	It("lists by the field selector spec.tenantID", func(ctx SpecContext) {
