@@ -192,9 +192,18 @@ func (r *TenantPurchasePolicyReconciler) sync(ctx context.Context, s *syncState,
 		}
 
 		if stop == nil && write != nil && t.differs() && st.Rejected == "" {
-			stop = r.write(ctx, s, write, t, &st, drift)
+			correcting := drift
+			if correcting == nil {
+				correcting = failedDrift(p.Status.DriftHistory, t.ID)
+			}
+			stop = r.write(ctx, s, write, t, &st, correcting)
 		}
 		if drift != nil {
+			if write != nil && drift.Action == v1.DriftReported {
+				// Enforce mode could not write it in this run (an earlier write was
+				// throttled): the next successful write completes the correction.
+				drift.Action = v1.DriftCorrectionFailed
+			}
 			recordDrift(&p.Status, *drift)
 		}
 		out = append(out, st)
@@ -245,6 +254,21 @@ func newProductNote(t target) string {
 		return fmt.Sprintf("default sets it to %s", t.Desired)
 	}
 	return "already as default wants"
+}
+
+// failedDrift returns the newest drift record of a product when its
+// correction failed (a throttle, a transient error), so the write that
+// finally succeeds is counted as correcting that drift.
+func failedDrift(history []v1.DriftRecord, productID string) *v1.DriftRecord {
+	for i := range history {
+		if history[i].ProductID == productID {
+			if history[i].Action == v1.DriftCorrectionFailed {
+				return &history[i]
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 // maxDriftHistory bounds status.driftHistory; counters keep the totals.

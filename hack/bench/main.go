@@ -251,52 +251,74 @@ func (f *fleet) resetRequests() {
 	}
 }
 
-// soak flips products by hand and injects 429s in rounds, then checks every
-// drift was corrected, no request came early, and memory stayed flat.
+// soak flips products by hand and injects 429s on writes in rounds, then
+// checks that every flip was detected and corrected exactly once, that no
+// request came before a Retry-After, and that memory stayed flat.
 func (f *fleet) soak(ctx context.Context, d time.Duration) error {
 	fmt.Printf("\nsoak: %s of hand-made flips and 429s\n", d)
 	products := m365sim.DefaultProducts()
 	rng := rand.New(rand.NewPCG(1, 2))
+	before, err := f.counters(ctx)
+	if err != nil {
+		return err
+	}
 	heap0, gr0 := memory()
-	flips, rounds := 0, 0
+	flips, faults, rounds := 0, 0, 0
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
 		rounds++
+		flipped := map[[2]string]bool{}
 		for i := 0; i < len(f.tenants)/5+1; i++ {
 			id := f.tenants[rng.IntN(len(f.tenants))]
 			p := products[rng.IntN(len(products))]
-			if p.ID == "CFQ7TTC0MM8R" {
-				continue
+			if p.ID == "CFQ7TTC0MM8R" || flipped[[2]string{id, p.ID}] {
+				continue // Copilot is Enabled by rule; a second flip of one product is one drift
 			}
 			if err := f.sim.SetPolicy(id, p.ID, "Enabled"); err != nil {
 				return err
 			}
-			flips++
+			flipped[[2]string{id, p.ID}] = true
 			if rng.IntN(4) == 0 {
+				faults++
 				_ = f.sim.InjectFault(id, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "PUT", Status: 429, RetryAfter: "2", Count: 1})
 			}
 		}
+		flips += len(flipped)
 		if err := f.resync(ctx); err != nil {
 			return fmt.Errorf("round %d: %w", rounds, err)
 		}
 	}
-	var list v1.TenantPurchasePolicyList
-	if err := f.k8s.List(ctx, &list, client.InNamespace(f.ns)); err != nil {
+	after, err := f.counters(ctx)
+	if err != nil {
 		return err
 	}
-	var corrected int64
-	for _, p := range list.Items {
-		corrected += p.Status.Counters.DriftCorrected
-	}
 	c := f.requests()
-	goruntime.GC()
 	heap1, gr1 := memory()
-	fmt.Printf("rounds %d, hand-made flips %d, drift corrected %d, early requests %d\n", rounds, flips, corrected, c["early"])
+	detected, corrected := after.DriftDetected-before.DriftDetected, after.DriftCorrected-before.DriftCorrected
+	fmt.Printf("rounds %d, hand-made flips %d (%d met a 429), drift detected %d, corrected %d, early requests %d\n",
+		rounds, flips, faults, detected, corrected, c["early"])
 	fmt.Printf("heap %s -> %s, goroutines %d -> %d\n", mib(heap0), mib(heap1), gr0, gr1)
-	if c["early"] != 0 {
+	switch {
+	case c["early"] != 0:
 		return fmt.Errorf("%d requests arrived before a Retry-After had passed", c["early"])
+	case detected != int64(flips) || corrected != int64(flips):
+		return fmt.Errorf("%d flips, but %d drifts detected and %d corrected", flips, detected, corrected)
 	}
 	return nil
+}
+
+// counters sums the lifetime counters of every policy.
+func (f *fleet) counters(ctx context.Context) (v1.Counters, error) {
+	var list v1.TenantPurchasePolicyList
+	var sum v1.Counters
+	if err := f.k8s.List(ctx, &list, client.InNamespace(f.ns)); err != nil {
+		return sum, err
+	}
+	for _, p := range list.Items {
+		sum.DriftDetected += p.Status.Counters.DriftDetected
+		sum.DriftCorrected += p.Status.Counters.DriftCorrected
+	}
+	return sum, nil
 }
 
 func memory() (uint64, int) {
