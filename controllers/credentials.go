@@ -44,7 +44,7 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 	cred, err := r.Credentials.Credential(m)
 	var invalid *auth.InvalidCredentialError
 	if errors.As(err, &invalid) {
-		return stalled(v1.ReasonInvalidCertificate, "%s", invalid.Error())
+		return stalled(v1.ReasonInvalidCredentials, "%s", invalid.Error())
 	}
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, p *v1.Ten
 		m.RefreshTokens = r.RefreshTokens(ns, a.RefreshTokenRef.Name, a.RefreshTokenRef.Key)
 		return m, nil
 	}
-	return m, stalled(v1.ReasonSecretNotFound, "spec.auth sets no method")
+	return m, stalled(v1.ReasonInvalidCredentials, "spec.auth sets no method")
 }
 
 // secretKey returns one non-empty key of a Secret, or a stalledError naming

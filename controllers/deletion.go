@@ -3,17 +3,16 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 )
 
 // restoreAttemptsWithoutCredentials is how many deletion attempts may find
@@ -63,31 +62,58 @@ func (r *TenantPurchasePolicyReconciler) restore(ctx context.Context, s *syncSta
 		return false, err
 	}
 	if err := r.resolveOwnership(ctx, s); err != nil {
-		if _, lost := asStalled(err); lost {
-			return true, nil // another policy owns the tenant; restoring would fight it
+		if st, lost := asStalled(err); lost {
+			r.event(p, eventWarning, v1.EventRestoreSkipped, "%s: restoring would fight it, tenant left as it is", st.message)
+			return true, nil
 		}
 		return false, err
 	}
-	current := make(map[string]string, len(s.products))
-	for _, item := range s.products {
-		current[item.ProductID] = item.PolicyValue
+	tenant := p.Spec.TenantID
+	products, err := r.restoreList(ctx, p.Status.Products, s.products, func(ctx context.Context, id, v string) error {
+		return r.Policies.SetProduct(ctx, tenant, s.cred, id, v)
+	})
+	if err != nil {
+		return false, err
+	}
+	offers := 0
+	if len(p.Status.OfferTypes) > 0 {
+		current, err := r.Policies.ListOfferTypes(ctx, tenant, s.cred)
+		if err != nil {
+			return false, classify(err)
+		}
+		if offers, err = r.restoreList(ctx, p.Status.OfferTypes, current, func(ctx context.Context, id, v string) error {
+			return r.Policies.SetOfferType(ctx, tenant, s.cred, id, v)
+		}); err != nil {
+			return false, err
+		}
+	}
+	r.event(p, eventNormal, v1.EventRestored, "restored %d products and %d offer types of tenant %s to their values at adoption", products, offers, tenant)
+	return true, nil
+}
+
+// restoreList writes back the adoption value of every entry that has one and
+// differs now. Entries Microsoft no longer knows or refuses for good are
+// skipped; anything else stops the restore.
+func (r *TenantPurchasePolicyReconciler) restoreList(ctx context.Context, entries []v1.ProductStatus, items []licensing.Item, write writeFunc) (int, error) {
+	current := make(map[string]string, len(items))
+	for _, item := range items {
+		current[licensing.OfferTypeKey(item)] = item.PolicyValue // the product ID for products
 	}
 	restored := 0
-	for _, ps := range p.Status.Products {
+	for _, ps := range entries {
 		v, ok := current[ps.ProductID]
 		if ps.AdoptedValue == "" || !ok || v == ps.AdoptedValue || ps.Source == v1.SourceUnmanaged {
 			continue
 		}
-		if err := r.Policies.SetProduct(ctx, p.Spec.TenantID, s.cred, ps.ProductID, ps.AdoptedValue); err != nil {
-			if m365.KindOf(err) == m365.NotFound {
+		if err := write(ctx, ps.ProductID, ps.AdoptedValue); err != nil {
+			if k := m365.KindOf(err); k == m365.NotFound || k == m365.BadRequest {
 				continue
 			}
-			return false, classify(fmt.Errorf("restoring %s to %s: %w", ps.ProductID, ps.AdoptedValue, err))
+			return restored, classify(fmt.Errorf("restoring %s to %s: %w", ps.ProductID, ps.AdoptedValue, err))
 		}
 		restored++
 	}
-	r.event(p, eventNormal, v1.EventRestored, "restored %d products of tenant %s to their values at adoption", restored, p.Spec.TenantID)
-	return true, nil
+	return restored, nil
 }
 
 func credentialsMissing(reason string) bool {
@@ -98,24 +124,20 @@ func credentialsMissing(reason string) bool {
 	return false
 }
 
-// keepFinalizer records why deletion waits and schedules another attempt.
+// keepFinalizer records why deletion waits and tries again: after the
+// Retry-After when throttled, otherwise with the controller's backoff (from
+// 1 s up to 5 minutes), so a person who fixes the cause sees it finish soon.
 func (r *TenantPurchasePolicyReconciler) keepFinalizer(ctx context.Context, s *syncState, err error) (reconcile.Result, error) {
 	s.err = err
 	setReadiness(s)
 	msg := fmt.Sprintf("deletionPolicy Restore could not finish, finalizer kept: %v", err)
 	meta.SetStatusCondition(&s.policy.Status.Conditions, metav1.Condition{Type: v1.ReadyCondition, Status: metav1.ConditionFalse,
 		Reason: v1.ReasonDeleting, Message: msg, ObservedGeneration: s.policy.Generation})
-	if patchErr := r.Client.Status().Patch(ctx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{})); patchErr != nil {
+	if patchErr := r.patchStatus(ctx, s); patchErr != nil {
 		return requeueOnConflict(patchErr)
 	}
 	if w, ok := asWait(err); ok {
-		return reconcile.Result{RequeueAfter: w.after + time.Second}, nil
-	}
-	if _, ok := asStalled(err); ok {
-		return reconcile.Result{RequeueAfter: restoreRetry}, nil
+		return reconcile.Result{RequeueAfter: throttleRequeue(w.after)}, nil
 	}
 	return reconcile.Result{}, err
 }
-
-// restoreRetry spaces deletion attempts that wait for a person.
-const restoreRetry = 10 * time.Second

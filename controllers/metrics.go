@@ -60,24 +60,49 @@ func (m *Metrics) labels(p *v1.TenantPurchasePolicy, extra ...string) []string {
 	return append(l, extra...)
 }
 
+// observe records the outcome of a run whose status was written, and the
+// growth of its lifetime counters, so metrics follow status exactly.
 func (m *Metrics) observe(s *syncState) {
 	if m == nil {
 		return
 	}
-	outcome := "ready"
-	if _, ok := asStalled(s.err); ok {
-		outcome = "stalled"
-	} else if _, ok := asWait(s.err); ok {
-		outcome = "throttled"
-	} else if s.err != nil {
-		outcome = "transient"
-	} else if s.suspended {
-		outcome = "suspended"
-	}
 	p := s.policy
-	m.reconciles.WithLabelValues(m.labels(p, outcome)...).Inc()
+	m.reconciles.WithLabelValues(m.labels(p, outcome(s))...).Inc()
 	m.selfService.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.SelfServiceSubscriptions))
 	m.driftedGauge.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.Drifted))
+	was, now := s.base.Status.Counters, p.Status.Counters
+	add := func(c *prometheus.CounterVec, delta int64, extra ...string) {
+		if delta > 0 {
+			c.WithLabelValues(m.labels(p, extra...)...).Add(float64(delta))
+		}
+	}
+	add(m.drift, now.DriftDetected-was.DriftDetected)
+	add(m.corrected, now.DriftCorrected-was.DriftCorrected)
+	add(m.newProducts, now.NewProducts-was.NewProducts)
+	add(m.handovers, now.Takeovers-was.Takeovers, string(v1.VerdictTakenOver))
+	add(m.handovers, now.Cancellations-was.Cancellations, string(v1.VerdictCancelled))
+	add(m.handovers, now.Expiries-was.Expiries, string(v1.VerdictExpired))
+}
+
+// outcome names how a run ended, for tpp_reconcile_outcomes_total.
+func outcome(s *syncState) string {
+	err := s.err
+	if err == nil {
+		err = s.softErr
+	}
+	if _, ok := asStalled(err); ok {
+		return "stalled"
+	}
+	if _, ok := asWait(err); ok {
+		return "throttled"
+	}
+	switch {
+	case err != nil:
+		return "transient"
+	case s.suspended:
+		return "suspended"
+	}
+	return "ready"
 }
 
 func (m *Metrics) forget(p *v1.TenantPurchasePolicy) {
@@ -86,24 +111,6 @@ func (m *Metrics) forget(p *v1.TenantPurchasePolicy) {
 	}
 	m.selfService.DeleteLabelValues(m.labels(p, p.Name)...)
 	m.driftedGauge.DeleteLabelValues(m.labels(p, p.Name)...)
-}
-
-func (m *Metrics) driftDetected(p *v1.TenantPurchasePolicy) {
-	if m != nil {
-		m.drift.WithLabelValues(m.labels(p)...).Inc()
-	}
-}
-
-func (m *Metrics) newProduct(p *v1.TenantPurchasePolicy) {
-	if m != nil {
-		m.newProducts.WithLabelValues(m.labels(p)...).Inc()
-	}
-}
-
-func (m *Metrics) handover(p *v1.TenantPurchasePolicy, verdict v1.HandoverVerdict) {
-	if m != nil {
-		m.handovers.WithLabelValues(m.labels(p, string(verdict))...).Inc()
-	}
 }
 
 func (m *Metrics) write(p *v1.TenantPurchasePolicy, err error) {
@@ -118,10 +125,4 @@ func (m *Metrics) write(p *v1.TenantPurchasePolicy, err error) {
 		}
 	}
 	m.writes.WithLabelValues(m.labels(p, result)...).Inc()
-}
-
-func (m *Metrics) driftCorrected(p *v1.TenantPurchasePolicy) {
-	if m != nil {
-		m.corrected.WithLabelValues(m.labels(p)...).Inc()
-	}
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,6 +17,8 @@ import (
 // TenantIDField is the field selector (and cache index) of spec.tenantID.
 const TenantIDField = "spec.tenantID"
 
+var errEmptyProductList = errors.New("the licensing API listed no products for the tenant")
+
 // observeTenant reads the tenant: one product list, and one offer-type list
 // when the policy has offer-type rules. The first success marks the policy as
 // authenticated, which lets it own the tenant.
@@ -26,6 +29,11 @@ func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *s
 	products, err := r.Policies.ListProducts(ctx, p.Spec.TenantID, s.cred)
 	if err != nil {
 		return classify(err)
+	}
+	if len(products) == 0 {
+		// Every tenant has products; an empty answer must not re-adopt or
+		// forget what status holds. Retry with backoff.
+		return errEmptyProductList
 	}
 	s.products = products
 	if len(p.Spec.OfferTypes) > 0 {
@@ -132,6 +140,7 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 			return r.Policies.SetOfferType(ctx, tenant, s.cred, id, v)
 		}
 	}
+	s.acted = true
 	if adopting && len(s.plan.products) > 0 {
 		var differ []string
 		for _, t := range s.plan.products {
@@ -183,14 +192,16 @@ func (r *TenantPurchasePolicyReconciler) sync(ctx context.Context, s *syncState,
 			st.AdoptedAt = &now
 			p.Status.Counters.NewProducts++
 			s.event(eventNormal, v1.EventNewProductDetected, "Microsoft added %s (%s) as %s; %s", t.ID, t.Name, t.Observed, newProductNote(t))
-			r.Metrics.newProduct(p)
 		case t.differs() && t.Observed != old.Observed:
 			drift = &v1.DriftRecord{ProductID: t.ID, Expected: old.Observed, Found: t.Observed, DetectedAt: now, Action: v1.DriftReported}
 			p.Status.Counters.DriftDetected++
 			s.event(eventWarning, v1.EventDriftDetected, "%s (%s) changed from %s to %s outside this policy", t.ID, t.Name, old.Observed, t.Observed)
-			r.Metrics.driftDetected(p)
 		}
 
+		if t.differs() && st.Rejected != "" && s.softErr == nil {
+			// Recorded once, not re-sent until the spec changes; still a person must act.
+			s.softErr = stalled(v1.ReasonRejected, "Microsoft rejected %s=%s: %s", t.ID, t.Desired, st.Rejected)
+		}
 		if stop == nil && write != nil && t.differs() && st.Rejected == "" {
 			correcting := drift
 			if correcting == nil {
@@ -225,7 +236,6 @@ func (r *TenantPurchasePolicyReconciler) write(ctx context.Context, s *syncState
 		if drift != nil {
 			drift.Action = v1.DriftCorrected
 			p.Status.Counters.DriftCorrected++
-			r.Metrics.driftCorrected(p)
 			s.event(eventNormal, v1.EventDriftCorrected, "set %s (%s) back from %s to %s", t.ID, t.Name, t.Observed, t.Desired)
 		}
 		return nil

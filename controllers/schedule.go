@@ -20,12 +20,21 @@ func schedule(s *syncState) (reconcile.Result, error) {
 		return reconcile.Result{}, nil
 	}
 	if w, ok := asWait(s.err); ok {
-		return reconcile.Result{RequeueAfter: w.after + time.Second}, nil
+		return reconcile.Result{RequeueAfter: throttleRequeue(w.after)}, nil
 	}
 	if _, ok := asStalled(s.err); s.err != nil && !ok {
 		return reconcile.Result{}, s.err
 	}
 	return reconcile.Result{RequeueAfter: nextRun(s.policy.Spec.Interval.Duration, s.now, s.wakeAt)}, nil
+}
+
+// minThrottleWait keeps a service that answers 429 with "Retry-After: 0"
+// from turning the policy into a tight loop.
+const minThrottleWait = 5 * time.Second
+
+// throttleRequeue is the wait Microsoft asked for plus a second, at least minThrottleWait.
+func throttleRequeue(after time.Duration) time.Duration {
+	return max(after+time.Second, minThrottleWait)
 }
 
 // nextRun is interval with jitter, or sooner if a wake-up time comes first.

@@ -83,8 +83,13 @@ func TestSchedule(t *testing.T) {
 		},
 		"throttled": {
 			reason: "Microsoft's Retry-After (plus a margin) decides, no backoff on top",
-			err:    &waitError{after: 3 * time.Second, err: errors.New("429")},
-			want:   reconcile.Result{RequeueAfter: 4 * time.Second},
+			err:    &waitError{after: 30 * time.Second, err: errors.New("429")},
+			want:   reconcile.Result{RequeueAfter: 31 * time.Second},
+		},
+		"throttled with Retry-After 0": {
+			reason: "a service answering 429 with Retry-After: 0 must not turn the policy into a tight loop",
+			err:    &waitError{after: 0, err: errors.New("429")},
+			want:   reconcile.Result{RequeueAfter: minThrottleWait},
 		},
 		"transient": {
 			reason: "a transient error goes back to the rate limiter (backoff from 1s)",

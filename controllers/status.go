@@ -93,7 +93,7 @@ func readyMessage(s *syncState) string {
 // setDrifted sets Drifted when the tenant was read: True exactly when some
 // managed product differs from its desired value after this reconcile.
 func setDrifted(s *syncState) {
-	if s.plan == nil {
+	if !s.acted {
 		return
 	}
 	var drifted []string

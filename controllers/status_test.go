@@ -48,6 +48,7 @@ func TestConditionsTruthTable(t *testing.T) {
 		before    metav1.ConditionStatus
 		products  []v1.ProductStatus
 		read      bool // the tenant was read (a plan exists)
+		lost      bool // ownership was lost, so act did not run
 		err       error
 		softErr   error
 		suspended bool
@@ -124,9 +125,9 @@ func TestConditionsTruthTable(t *testing.T) {
 		},
 		"conflict lost": {
 			reason: "a newer Enforce policy of the tenant stalls and names the owner",
-			mode:   v1.ModeEnforce, before: metav1.ConditionTrue, read: true, checked: true, owner: "team-a/contoso",
+			mode:   v1.ModeEnforce, before: metav1.ConditionTrue, read: true, lost: true, checked: true, owner: "team-a/contoso",
 			err:           stalled(v1.ReasonConflictLost, "tenant is enforced by team-a/contoso"),
-			want:          map[string]string{"Ready": "False/ConflictLost", "Stalled": "True/ConflictLost", "Drifted": "False/InSync", "Conflict": "True/TenantOwnedByAnotherPolicy"},
+			want:          map[string]string{"Ready": "False/ConflictLost", "Stalled": "True/ConflictLost", "Conflict": "True/TenantOwnedByAnotherPolicy"},
 			wantInMessage: "team-a/contoso",
 		},
 		"suspended keeps Ready True": {
@@ -149,6 +150,7 @@ func TestConditionsTruthTable(t *testing.T) {
 				conflictOwner: tc.owner, ownerChecked: tc.checked}
 			if tc.read {
 				s.plan = &plan{}
+				s.acted = !tc.lost // a loser reads the tenant but records no products, so claims no drift
 			}
 			recordStatus(s)
 

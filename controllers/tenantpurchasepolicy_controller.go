@@ -9,7 +9,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	kerrors "k8s.io/apimachinery/pkg/util/errors"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -65,6 +64,8 @@ type syncState struct {
 	// conflictOwner names the policy that owns the tenant when this one lost.
 	conflictOwner string
 	ownerChecked  bool
+	// acted is true once act recorded the products of this run.
+	acted bool
 	// tracking is the outcome of subscription tracking; nil when not run.
 	tracking *trackingOutcome
 	// wakeAt are earlier times at which the policy needs a run (rule expiry,
@@ -79,7 +80,7 @@ type step func(ctx context.Context, s *syncState) error
 // +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -129,24 +130,30 @@ func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reco
 	return reconcile.Result{}, nil
 }
 
-// finish records status (once, optimistic lock, own short context) and
-// decides when to run next.
+// finish records status (once, optimistic lock, own short context), then
+// emits the run's Events and metrics, and decides when to run next. A run
+// whose status patch lost a conflict is repeated on fresh data and tells
+// nothing, so Events and counters never count twice.
 func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
 	recordStatus(s)
+	if err := r.patchStatus(ctx, s); err != nil {
+		return requeueOnConflict(ctrl.IgnoreNotFound(err))
+	}
 	r.flushEvents(s)
 	r.Metrics.observe(s)
-	patchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
-	defer cancel()
-	patchErr := r.Client.Status().Patch(patchCtx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{}))
-	if apierrors.IsConflict(patchErr) {
-		// Someone changed the policy since we read it: run again on fresh data.
-		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // a conflict requeues once, with rate limiting
-	}
-	result, err := schedule(s)
-	return result, kerrors.NewAggregate([]error{err, ctrl.IgnoreNotFound(patchErr)})
+	return schedule(s)
 }
 
+// statusPatchTimeout bounds the status patch, which runs on its own context
+// so a reconcile that ran out of time still records why.
 const statusPatchTimeout = 10 * time.Second
+
+// patchStatus writes status with an optimistic lock against the object as read.
+func (r *TenantPurchasePolicyReconciler) patchStatus(ctx context.Context, s *syncState) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	defer cancel()
+	return r.Client.Status().Patch(ctx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{}))
+}
 
 func (r *TenantPurchasePolicyReconciler) now() time.Time {
 	if r.Now != nil {
@@ -179,6 +186,9 @@ func (r *TenantPurchasePolicyReconciler) patchFinalizer(ctx context.Context, pol
 // requeueOnConflict runs the policy again (rate limited) when it changed
 // since it was read; other errors are returned for backoff.
 func requeueOnConflict(err error) (reconcile.Result, error) {
+	if err == nil {
+		return reconcile.Result{}, nil
+	}
 	if apierrors.IsConflict(err) {
 		return reconcile.Result{Requeue: true}, nil //nolint:staticcheck // a conflict requeues once, with rate limiting
 	}

@@ -86,6 +86,12 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		if seen[old.ID] || !activeStatus(old.Status) {
 			continue
 		}
+		if cur := current[old.ID]; cur != nil && activeStatus(cur.Status) {
+			// Still serving its users, only not classified this time (subscribed
+			// SKUs lagging): keep it, decide again next run.
+			next.SelfService = append(next.SelfService, old)
+			continue
+		}
 		if err := r.recordTransition(ctx, s, next, old, current[old.ID]); err != nil {
 			next.SelfService = append(next.SelfService, old)
 		}
@@ -130,7 +136,6 @@ func (r *TenantPurchasePolicyReconciler) recordTransition(ctx context.Context, s
 		c.Cancellations++
 		s.event(eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
 	}
-	r.Metrics.handover(p, verdict)
 	return nil
 }
 

@@ -61,6 +61,8 @@ const (
 	ReasonSecretKeyNotFound = "SecretKeyNotFound"
 	// ReasonInvalidCertificate: the certificate Secret holds no usable certificate and key.
 	ReasonInvalidCertificate = "InvalidCertificate"
+	// ReasonInvalidCredentials: the credential material cannot be used as it is.
+	ReasonInvalidCredentials = "InvalidCredentials"
 	// ReasonServiceAccountNotFound: the workload identity ServiceAccount does not exist.
 	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
 	// ReasonServiceAccountNotAnnotated: the ServiceAccount lacks

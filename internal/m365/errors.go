@@ -123,6 +123,21 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // DefaultRetryAfter is used for a 429 that carries no usable Retry-After.
 const DefaultRetryAfter = 10 * time.Second
 
+// throttleWait tells whether resp asks the caller to wait, and how long: a
+// 429 always (DefaultRetryAfter when Retry-After is missing or unreadable), a
+// 503 when it carries a Retry-After. The error mapping and the gate share it,
+// so the policy and every other call of the tenant wait alike.
+func throttleWait(resp *http.Response, now time.Time) (time.Duration, bool) {
+	header := resp.Header.Get("Retry-After")
+	if resp.StatusCode != http.StatusTooManyRequests && (resp.StatusCode != http.StatusServiceUnavailable || header == "") {
+		return 0, false
+	}
+	if d, ok := ParseRetryAfter(header, now); ok {
+		return d, true
+	}
+	return DefaultRetryAfter, true
+}
+
 // FromResponse turns a non-2xx response into an *Error. body is the response
 // body (already read); Microsoft's {"errorCode","reason"}, Graph's
 // {"error":{"code","message"}} and Entra's {"error","error_description"} are
@@ -130,15 +145,11 @@ const DefaultRetryAfter = 10 * time.Second
 func FromResponse(op string, resp *http.Response, body []byte, now time.Time) *Error {
 	e := &Error{Op: op, StatusCode: resp.StatusCode, CorrelationID: resp.Request.Header.Get("x-ms-correlation-id")}
 	e.Code, e.Reason = decodeErrorBody(body)
+	if d, ok := throttleWait(resp, now); ok {
+		e.Kind, e.RetryAfter = Throttled, d
+		return e
+	}
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests,
-		resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") != "":
-		e.Kind = Throttled
-		d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now)
-		if !ok {
-			d = DefaultRetryAfter
-		}
-		e.RetryAfter = d
 	case resp.StatusCode == http.StatusUnauthorized:
 		e.Kind = Unauthorized
 	case resp.StatusCode == http.StatusForbidden:

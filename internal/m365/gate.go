@@ -83,12 +83,8 @@ func (t *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), t.gate.now()); ok {
-			t.gate.Defer(t.tenant, req.URL.Host, d)
-		} else if resp.StatusCode == http.StatusTooManyRequests {
-			t.gate.Defer(t.tenant, req.URL.Host, DefaultRetryAfter)
-		}
+	if d, ok := throttleWait(resp, t.gate.now()); ok {
+		t.gate.Defer(t.tenant, req.URL.Host, d)
 	}
 	return resp, nil
 }

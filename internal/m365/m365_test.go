@@ -51,6 +51,8 @@ func TestFromResponse(t *testing.T) {
 		"503 with Retry-After is throttling": {503, http.Header{"Retry-After": {"3"}}, ``,
 			Error{Kind: Throttled, StatusCode: 503, RetryAfter: 3 * time.Second}},
 		"503 without Retry-After is transient": {503, nil, ``, Error{Kind: Transient, StatusCode: 503}},
+		"503 with an unreadable Retry-After still waits": {503, http.Header{"Retry-After": {"later"}}, ``,
+			Error{Kind: Throttled, StatusCode: 503, RetryAfter: DefaultRetryAfter}},
 		"licensing 404 unknown product": {404, nil, `{"errorCode":"Unknown","reason":"GetProductDetailsByProductIdAsync failed"}`,
 			Error{Kind: NotFound, StatusCode: 404, Code: "Unknown", Reason: "GetProductDetailsByProductIdAsync failed"}},
 		"graph 403": {403, nil, `{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges"}}`,

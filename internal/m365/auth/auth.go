@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -84,6 +85,9 @@ type Provider struct {
 	now       func() time.Time
 	timeout   time.Duration
 	cache     *lru
+	// storeLocks serializes refresh-token redemptions per store key
+	// (*sync.Mutex values); one per delegated Secret, so it stays small.
+	storeLocks sync.Map
 }
 
 // NewProvider checks o and returns a Provider with an empty cache.

@@ -2,8 +2,10 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -102,7 +104,10 @@ func (s *callSink) redact(msg string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range s.secrets {
-		msg = strings.ReplaceAll(msg, v, redacted)
+		// As sent, and as a form or URL encoding would echo it.
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
+			msg = strings.ReplaceAll(msg, form, redacted)
+		}
 	}
 	return msg
 }
@@ -158,6 +163,10 @@ func responseError(resp *http.Response, body []byte, sink *callSink, now time.Ti
 	e := m365.FromResponse(opGetToken, &r, body, now)
 	if e.StatusCode == http.StatusBadRequest && refusesCredential(e.Code, e.Reason) {
 		e.Kind = m365.Unauthorized
+	}
+	if !json.Valid(body) {
+		// Not Entra's JSON (a proxy page, an echo of the form): never quote it.
+		e.Reason = http.StatusText(resp.StatusCode)
 	}
 	e.Code = sink.redact(e.Code)
 	e.Reason = sink.redact(firstSentence(e.Reason))

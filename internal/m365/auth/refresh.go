@@ -41,8 +41,9 @@ var ErrNoRefreshToken = errors.New("no refresh token stored")
 //
 // Access tokens are cached per scope until refreshMargin before expiry.
 // Concurrent GetToken calls for one scope share one redemption
-// (single-flight), and redemptions for different scopes are serialized, since
-// each one rotates the same refresh token.
+// (single-flight), and redemptions are serialized per refresh-token store
+// across every tenant that shares it (a partner's GDAP login serves many
+// customer tenants), since each one rotates the same refresh token.
 type refreshCredential struct {
 	tenant, clientID, tokenURL string
 	http                       *http.Client
@@ -51,7 +52,7 @@ type refreshCredential struct {
 	timeout                    time.Duration
 
 	flight   singleflight.Group
-	redeemMu sync.Mutex // one redemption at a time
+	redeemMu *sync.Mutex // one redemption at a time per store, shared by the Provider
 
 	mu     sync.Mutex
 	tokens map[string]cachedToken // by scope
@@ -72,7 +73,14 @@ func (p *Provider) newRefreshCredential(m Material) *refreshCredential {
 		now:      p.now,
 		timeout:  p.timeout,
 		tokens:   map[string]cachedToken{},
+		redeemMu: p.storeLock(m.RefreshTokens.Key()),
 	}
+}
+
+// storeLock returns the one mutex of a refresh-token store.
+func (p *Provider) storeLock(key string) *sync.Mutex {
+	mu, _ := p.storeLocks.LoadOrStore(key, &sync.Mutex{})
+	return mu.(*sync.Mutex)
 }
 
 // GetToken returns a cached access token for opts.Scopes or redeems the

@@ -101,7 +101,7 @@ func (c *Client) fromAPIError(op, tenantID string, err error) *m365.Error {
 // gateWait returns how long the gate still holds tenant's requests to Graph,
 // or def when it holds none.
 func (c *Client) gateWait(tenantID string, def time.Duration) time.Duration {
-	if d := m365.RetryAfterOf(c.gate.Check(tenantID, c.host)); d > 0 {
+	if d := m365.RetryAfterOf(c.gate.Check(tenantID, c.origin)); d > 0 {
 		return d
 	}
 	return def

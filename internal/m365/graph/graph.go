@@ -77,6 +77,7 @@ type Options struct {
 type Client struct {
 	baseURL string // origin + /v1.0
 	host    string // host name without port: the only host tokens are sent to
+	origin  string // host[:port], the gate's key for this endpoint
 	base    http.RoundTripper
 	gate    *m365.Gate
 	timeout time.Duration
@@ -96,6 +97,7 @@ func New(o Options) (*Client, error) {
 	c := &Client{
 		baseURL: endpoint + apiVersionPath,
 		host:    u.Hostname(),
+		origin:  u.Host,
 		base:    http.DefaultTransport,
 		gate:    o.Gate,
 		timeout: o.Timeout,

@@ -75,8 +75,8 @@ func TestFromAPIError(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			c := &Client{host: "graph.example", gate: m365.NewGate(func() time.Time { return now }), now: func() time.Time { return now }}
-			c.gate.Defer(tenant, c.host, tc.gateDelay)
+			c := &Client{host: "graph.example", origin: "graph.example:8443", gate: m365.NewGate(func() time.Time { return now }), now: func() time.Time { return now }}
+			c.gate.Defer(tenant, c.origin, tc.gateDelay) // the gate keys by host:port, as req.URL.Host
 			var got *result
 			if e := c.fromAPIError("op", tenant, tc.err); e != nil {
 				got = &result{e.Kind, e.StatusCode, e.Code, e.Reason, e.RetryAfter}
