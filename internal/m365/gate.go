@@ -26,6 +26,22 @@ func NewGate(now func() time.Time) *Gate {
 	return &Gate{until: map[gateKey]time.Time{}, now: now}
 }
 
+// CallDefaults fills what a client's options leave unset: the clock
+// (time.Now), the not-before gate (a private one on that clock) and the
+// per-call timeout (DefaultCallTimeout).
+func CallDefaults(now func() time.Time, gate *Gate, timeout time.Duration) (func() time.Time, *Gate, time.Duration) {
+	if now == nil {
+		now = time.Now
+	}
+	if gate == nil {
+		gate = NewGate(now)
+	}
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	return now, gate, timeout
+}
+
 // Check returns a Throttled error if tenant must not call host yet.
 func (g *Gate) Check(tenant, host string) error {
 	g.mu.Lock()

@@ -99,21 +99,10 @@ func New(o Options) (*Client, error) {
 		host:    u.Hostname(),
 		origin:  u.Host,
 		base:    http.DefaultTransport,
-		gate:    o.Gate,
-		timeout: o.Timeout,
-		now:     o.Now,
 	}
+	c.now, c.gate, c.timeout = m365.CallDefaults(o.Now, o.Gate, o.Timeout)
 	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
 		c.base = o.HTTPClient.Transport
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.gate == nil {
-		c.gate = m365.NewGate(c.now)
-	}
-	if c.timeout <= 0 {
-		c.timeout = m365.DefaultCallTimeout
 	}
 	registerSerializers()
 	return c, nil

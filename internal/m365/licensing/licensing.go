@@ -107,22 +107,11 @@ func New(o Options) (*Client, error) {
 	c := &Client{
 		origin:        strings.TrimSuffix(o.Endpoint, "/"),
 		httpClient:    o.HTTPClient,
-		gate:          o.Gate,
-		timeout:       o.Timeout,
 		correlationID: o.CorrelationID,
-		now:           o.Now,
 	}
+	c.now, c.gate, c.timeout = m365.CallDefaults(o.Now, o.Gate, o.Timeout)
 	if c.httpClient == nil {
 		c.httpClient = http.DefaultClient
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.gate == nil {
-		c.gate = m365.NewGate(c.now)
-	}
-	if c.timeout <= 0 {
-		c.timeout = m365.DefaultCallTimeout
 	}
 	if c.correlationID == nil {
 		c.correlationID = uuid.NewString
