@@ -111,18 +111,28 @@ func assignedSeats(skus []graph.SubscribedSku) map[string]int {
 // lastRenewal infers when a subscription last renewed.
 //
 // INFERRED: Graph has no renewal field. A monthly subscription renews at
-// nextLifecycleDateTime, so the latest renewal is one month before it, when
-// that is after the purchase and not in the future; otherwise there has been
-// no renewal. Annual terms would be misread; correct here when known.
+// nextLifecycleDateTime, so the latest renewal is the time one month before
+// it: the latest t, not in the future and after the purchase, with
+// t + 1 month = nextLifecycle. Month ends make that ambiguous (Jan 31 and
+// Feb 3 both land on Mar 3), so up to 3 days earlier are tried, latest first.
+// A nextLifecycle exactly one month after the purchase, or no such t, means
+// no renewal yet. Annual terms would be misread;
+// correct here when known.
 func lastRenewal(sub graph.Subscription, now time.Time) *time.Time {
 	if sub.NextLifecycle == nil {
 		return nil
 	}
-	t := sub.NextLifecycle.AddDate(0, -1, 0)
-	if !t.After(sub.Created) || t.After(now) {
-		return nil
+	next := *sub.NextLifecycle
+	if sub.Created.AddDate(0, 1, 0).Equal(next) {
+		return nil // still in the first term
 	}
-	return &t
+	for back := 0; back <= 3; back++ {
+		t := next.AddDate(0, -1, -back)
+		if t.AddDate(0, 1, 0).Equal(next) && !t.After(now) && t.After(sub.Created) {
+			return &t
+		}
+	}
+	return nil
 }
 
 // refundWindows returns the ends of the full and prorated refund windows,

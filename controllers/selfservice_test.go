@@ -194,6 +194,16 @@ func TestLastRenewal(t *testing.T) {
 			created: parseTime("2026-01-01T00:00:00Z"), next: refTo(parseTime("2027-01-01T00:00:00Z")), now: parseTime("2026-06-01T00:00:00Z"),
 			want: nil,
 		},
+		"renewed on the 31st": {
+			reason:  "Jan 31 + 1 month is Mar 3; the renewal that just happened is Jan 31, not Feb 3",
+			created: parseTime("2026-11-30T10:00:00Z"), next: refTo(parseTime("2027-03-03T10:00:00Z")), now: parseTime("2027-01-31T10:00:07Z"),
+			want: refTo(parseTime("2027-01-31T10:00:00Z")),
+		},
+		"bought on the 31st, days later": {
+			reason:  "Jan 31 + 1 month is Mar 3, and so is Feb 3 + 1 month; a first term is not a renewal on Feb 3",
+			created: parseTime("2027-01-31T10:00:00Z"), next: refTo(parseTime("2027-03-03T10:00:00Z")), now: parseTime("2027-02-05T00:00:00Z"),
+			want: nil,
+		},
 		"unknown next lifecycle": {
 			reason:  "without nextLifecycleDateTime nothing can be inferred",
 			created: parseTime("2026-01-01T00:00:00Z"), now: parseTime("2026-06-01T00:00:00Z"),
