@@ -23,11 +23,13 @@ func stalled(reason, format string, args ...any) error {
 	return &stalledError{reason: reason, message: fmt.Sprintf(format, args...)}
 }
 
-// waitError means Microsoft asked us to wait (Retry-After): Reconciling with
-// reason Throttled, next run after the wait, no backoff on top.
+// waitError means the run must wait before it can go on: Reconciling, next
+// run after the wait, no backoff on top. Without a reason it is Microsoft's
+// Retry-After (reason Throttled).
 type waitError struct {
-	after time.Duration
-	err   error
+	after  time.Duration
+	err    error
+	reason string
 }
 
 func (e *waitError) Error() string { return e.err.Error() }

@@ -93,8 +93,10 @@ func outcome(s *syncState) string {
 	if _, ok := asStalled(err); ok {
 		return "stalled"
 	}
-	if _, ok := asWait(err); ok {
+	if w, ok := asWait(err); ok && w.reason == "" {
 		return "throttled"
+	} else if ok {
+		return "waiting"
 	}
 	switch {
 	case err != nil:

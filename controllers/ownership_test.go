@@ -122,3 +122,55 @@ func containsUID(list []v1.TenantPurchasePolicy, uid types.UID) bool {
 	}
 	return false
 }
+
+func TestFirstClaim(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	unauthenticated := func(name, uid string, at time.Time) v1.TenantPurchasePolicy {
+		p := claimant(name, uid, at)
+		p.Status.AuthenticatedAt = nil
+		return p
+	}
+	cases := map[string]struct {
+		reason   string
+		others   []v1.TenantPurchasePolicy
+		self     v1.TenantPurchasePolicy
+		wantWait bool
+	}{
+		"older policy in its first run too": {
+			reason:   "two new policies cannot see each other's authentication: the newer waits one short run",
+			others:   []v1.TenantPurchasePolicy{unauthenticated("old", "u-9", t0)},
+			self:     unauthenticated("new", "u-1", t1),
+			wantWait: true,
+		},
+		"self already authenticated": {
+			reason: "after its first run an unauthenticated older policy cannot squat the tenant",
+			others: []v1.TenantPurchasePolicy{unauthenticated("old", "u-9", t0)},
+			self:   claimant("new", "u-1", t1),
+		},
+		"only newer policies": {
+			reason: "the oldest claimant never waits",
+			others: []v1.TenantPurchasePolicy{unauthenticated("new", "u-1", t1)},
+			self:   unauthenticated("old", "u-9", t0),
+		},
+		"older Observe policy": {
+			reason: "Observe policies never claim a tenant",
+			others: []v1.TenantPurchasePolicy{func() v1.TenantPurchasePolicy {
+				p := unauthenticated("watcher", "u-9", t0)
+				p.Spec.Mode = v1.ModeObserve
+				return p
+			}()},
+			self: unauthenticated("new", "u-1", t1),
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			self := tc.self
+			err := firstClaim(append(tc.others, self), &self)
+			w, waits := asWait(err)
+			if waits != tc.wantWait || (waits && w.reason != v1.ReasonProgressing) {
+				t.Errorf("%s: got %v", tc.reason, err)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,11 +81,35 @@ func (r *TenantPurchasePolicyReconciler) resolveOwnership(ctx context.Context, s
 	}
 	owner := electOwner(claimants.Items, p)
 	if owner == nil || owner.UID == p.UID {
-		return nil
+		return firstClaim(claimants.Items, s.base)
 	}
 	s.conflictOwner = owner.Namespace + "/" + owner.Name
 	return stalled(v1.ReasonConflictLost, "tenant %s is enforced by the older TenantPurchasePolicy %s; this policy writes nothing until that one is deleted or set to Observe",
 		p.Spec.TenantID, s.conflictOwner)
+}
+
+// claimWait is how long a new policy lets an older one authenticate first.
+const claimWait = 2 * time.Second
+
+// firstClaim holds back, for one short wait, a policy authenticating for the
+// first time while an older Enforce policy of the tenant has not authenticated
+// yet: both may be in their first run, each unable to see the other, and only
+// the older may write. If the older one still has not authenticated by then
+// (bad credentials), it cannot squat the tenant: this policy has
+// authenticated and claims it.
+func firstClaim(policies []v1.TenantPurchasePolicy, self *v1.TenantPurchasePolicy) error {
+	if self.Status.AuthenticatedAt != nil {
+		return nil
+	}
+	for i := range policies {
+		c := &policies[i]
+		older := c.CreationTimestamp.Before(&self.CreationTimestamp) || c.CreationTimestamp.Equal(&self.CreationTimestamp) && c.UID < self.UID
+		if c.UID != self.UID && older && c.Spec.Mode != v1.ModeObserve && c.DeletionTimestamp.IsZero() && c.Status.AuthenticatedAt == nil {
+			return &waitError{after: claimWait, reason: v1.ReasonProgressing,
+				err: fmt.Errorf("waiting for the older TenantPurchasePolicy %s/%s to authenticate before claiming tenant %s", c.Namespace, c.Name, self.Spec.TenantID)}
+		}
+	}
+	return nil
 }
 
 // electOwner returns the owner of a tenant among policies, counting self as

@@ -65,9 +65,12 @@ func setReadiness(s *syncState) {
 		return
 	}
 	if w, ok := asWait(err); ok {
-		msg := fmt.Sprintf("Microsoft asked to wait %s: %v", w.after.Round(time.Second), w.err)
-		set(v1.ReadyCondition, metav1.ConditionFalse, v1.ReasonThrottled, msg)
-		set(v1.ReconcilingCondition, metav1.ConditionTrue, v1.ReasonThrottled, msg)
+		reason, msg := v1.ReasonThrottled, fmt.Sprintf("Microsoft asked to wait %s: %v", w.after.Round(time.Second), w.err)
+		if w.reason != "" {
+			reason, msg = w.reason, w.err.Error()
+		}
+		set(v1.ReadyCondition, metav1.ConditionFalse, reason, msg)
+		set(v1.ReconcilingCondition, metav1.ConditionTrue, reason, msg)
 		clear(v1.StalledCondition)
 		return
 	}
