@@ -178,7 +178,7 @@ func kstatusOf(p *v1.TenantPurchasePolicy) status.Status {
 }
 
 // expectNoSecrets asserts that no secret string appears in the policy's
-// status or in any of its Events.
+// status, in any of its Events, or in anything the controller logged.
 func expectNoSecrets(p *v1.TenantPurchasePolicy, secrets ...string) {
 	GinkgoHelper()
 	statusJSON, err := json.Marshal(get(p).Status)
@@ -188,6 +188,7 @@ func expectNoSecrets(p *v1.TenantPurchasePolicy, secrets ...string) {
 	for _, s := range secrets {
 		Expect(string(statusJSON)).NotTo(ContainSubstring(s), "a secret in status")
 		Expect(string(notes)).NotTo(ContainSubstring(s), "a secret in an Event")
+		Expect(controllerLog.String()).NotTo(ContainSubstring(s), "a secret in the controller's log")
 	}
 }
 

@@ -323,6 +323,7 @@ var _ = Describe("policy enforcement", func() {
 			resync(p)
 			got := waitStalled(p, v1.ReasonAuthenticationFailed)
 			Expect(condition(got, v1.StalledCondition).Message).To(ContainSubstring("invalid_client"))
+			Eventually(controllerLog.String).Should(ContainSubstring(v1.ReasonAuthenticationFailed), "the refusal is logged, so the log check below means something")
 			expectNoSecrets(p, t.Secret, wrong, rotated)
 
 			setSecret(t.Namespace, "app", rotated)

@@ -1,10 +1,13 @@
 package controllers_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +42,28 @@ var (
 	sim       *m365sim.Server
 	clockSkew atomic.Int64 // the reconciler's clock = time.Now() + clockSkew
 	cancelMgr context.CancelFunc
+	// controllerLog keeps everything the controller logged, to prove no
+	// secret reaches the logs.
+	controllerLog syncBuffer
 )
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -47,7 +71,7 @@ func TestControllers(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &controllerLog)), zap.UseDevMode(true)))
 	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test` (KUBEBUILDER_ASSETS=$(bash hack/envtest-bins.sh))")
 
 	scheme := runtime.NewScheme()

@@ -9,8 +9,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
@@ -141,7 +144,19 @@ func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncStat
 	}
 	r.flushEvents(s)
 	r.Metrics.observe(s)
+	logOutcome(ctx, s)
 	return schedule(s)
+}
+
+// logOutcome logs why a run did not converge (transient errors are logged by
+// controller-runtime when returned). Messages are the conditions' own, which
+// never carry credentials.
+func logOutcome(ctx context.Context, s *syncState) {
+	c := meta.FindStatusCondition(s.policy.Status.Conditions, v1.ReadyCondition)
+	if c == nil || c.Status == metav1.ConditionTrue {
+		return
+	}
+	log.FromContext(ctx).Info("policy not ready", "tenant", s.policy.Spec.TenantID, "reason", c.Reason, "message", c.Message)
 }
 
 // statusPatchTimeout bounds the status patch, which runs on its own context
