@@ -16,9 +16,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -62,7 +64,8 @@ func run(n, workers int, soak time.Duration) error {
 		return fmt.Errorf("KUBEBUILDER_ASSETS is unset: run through make bench")
 	}
 	log.SetLogger(logr.Discard())
-	ctx, cancel := context.WithCancel(context.Background())
+	// Ctrl-C cancels ctx: every wait returns, and the deferred env.Stop runs.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
@@ -73,6 +76,7 @@ func run(n, workers int, soak time.Duration) error {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
+
 	cfg.QPS, cfg.Burst = 500, 1000
 	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -221,7 +225,11 @@ func (f *fleet) waitAll(ctx context.Context, timeout time.Duration, done func(*v
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d policies not done after %s", pending, len(f.tenants), timeout)
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
@@ -265,7 +273,7 @@ func (f *fleet) soak(ctx context.Context, d time.Duration) error {
 	heap0, gr0 := memory()
 	flips, faults, rounds := 0, 0, 0
 	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	for time.Now().Before(end) && ctx.Err() == nil {
 		rounds++
 		flipped := map[[2]string]bool{}
 		for i := 0; i < len(f.tenants)/5+1; i++ {
