@@ -1,13 +1,11 @@
 package controllers_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,6 +29,7 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // The integration suite: a real kube-apiserver (envtest), the Microsoft 365
@@ -44,26 +43,8 @@ var (
 	cancelMgr context.CancelFunc
 	// controllerLog keeps everything the controller logged, to prove no
 	// secret reaches the logs.
-	controllerLog syncBuffer
+	controllerLog testsupport.SyncBuffer
 )
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestControllers(t *testing.T) {
 	RegisterFailHandler(Fail)

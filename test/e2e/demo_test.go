@@ -15,10 +15,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // Limits of one demo run.
@@ -140,7 +141,7 @@ func TestDemoInteractiveCtrlC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	output := &syncBuffer{}
+	output := &testsupport.SyncBuffer{}
 	cmd.Stderr = output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -253,23 +254,4 @@ func processesMentioning(s string) []string {
 		out = append(out, pid+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer safe for the writers of a child's stdout and
-// stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
