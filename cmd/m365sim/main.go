@@ -43,6 +43,7 @@ type config struct {
 	seed                         int64
 	tokenLifetime                time.Duration
 	pageSize                     int
+	deviceInterval, deviceLife   time.Duration
 }
 
 func parseFlags(args []string, out io.Writer) (config, error) {
@@ -60,6 +61,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Int64Var(&c.seed, "seed", 1, "seed for generated IDs")
 	fs.DurationVar(&c.tokenLifetime, "token-lifetime", m365sim.DefaultTokenLifetime, "lifetime of issued access tokens")
 	fs.IntVar(&c.pageSize, "page-size", m365sim.DefaultPageSize, "Graph page size")
+	fs.DurationVar(&c.deviceInterval, "device-code-interval", m365sim.DefaultDeviceCodeInterval, "polling interval the device code flow names (whole seconds)")
+	fs.DurationVar(&c.deviceLife, "device-code-lifetime", m365sim.DefaultDeviceCodeLifetime, "lifetime of a device code")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -80,7 +83,8 @@ func start(args []string, out io.Writer) (*m365sim.Server, error) {
 		return nil, err
 	}
 	sim, err := m365sim.New(m365sim.Options{Addr: c.addr, Ports: [3]int{c.authPort, c.licPort, c.graphPort}, CAFile: c.caFile,
-		TokenLifetime: c.tokenLifetime, PageSize: c.pageSize, Seed: c.seed})
+		TokenLifetime: c.tokenLifetime, PageSize: c.pageSize, Seed: c.seed,
+		DeviceCodeInterval: c.deviceInterval, DeviceCodeLifetime: c.deviceLife})
 	if err != nil {
 		return nil, err
 	}

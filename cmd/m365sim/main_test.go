@@ -93,3 +93,39 @@ func TestGeneratedTenantsAreDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestTenantsFileDeclaresPartnersSettingsAndDeviceTiming(t *testing.T) {
+	dir := t.TempDir()
+	fleet := `{"tenants":[
+	  {"id":"9a000000-0000-4000-8000-000000000001","name":"Partner","customers":[{"tenantId":"9a000000-0000-4000-8000-000000000002"}]},
+	  {"id":"9a000000-0000-4000-8000-000000000002","name":"Customer","settings":{"isOfficeStoreEnabled":false,"appsAndServicesMode":"NotFound"}}]}`
+	file := filepath.Join(dir, "tenants.json")
+	if err := os.WriteFile(file, []byte(fleet), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sim, err := start([]string{"--tenants-file", file, "--device-code-interval", "1s", "--device-code-lifetime", "2m"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	customers, err := sim.DelegatedAdminCustomers("9a000000-0000-4000-8000-000000000001")
+	if err != nil || len(customers) != 1 || customers[0].DisplayName != "Customer" {
+		t.Errorf("partner customers: %+v %v", customers, err)
+	}
+	if s, _ := sim.Settings("9a000000-0000-4000-8000-000000000002"); s.IsOfficeStoreEnabled || s.AppsAndServicesMode != m365sim.AppsAndServicesNotFound {
+		t.Errorf("customer settings: %+v", s)
+	}
+	resp, err := sim.HTTPClient().PostForm(sim.Endpoints().AuthorityHost+"/9a000000-0000-4000-8000-000000000001/oauth2/v2.0/devicecode",
+		url.Values{"client_id": {m365sim.CommerceModuleClientID}, "scope": {m365sim.ResourceLicensing + "/.default offline_access"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var dc struct {
+		ExpiresIn int `json:"expires_in"`
+		Interval  int `json:"interval"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&dc); err != nil || dc.Interval != 1 || dc.ExpiresIn != 120 {
+		t.Errorf("device code timing from the flags: %+v %v", dc, err)
+	}
+}

@@ -94,16 +94,20 @@ type PurchaseRequest struct {
 	Trial bool `json:"trial,omitempty"`
 	// Created is the purchase time; zero = now.
 	Created time.Time `json:"created,omitzero"`
-	// IgnorePolicy buys even if the product's policy forbids it (by default a
-	// Disabled product refuses, and OnlyTrialsWithoutPaymentMethod refuses
-	// anything but a trial, with ErrPurchaseBlocked).
+	// IgnorePolicy buys even if the product's policy (or, on another path,
+	// the tenant setting) forbids it (by default a Disabled product refuses,
+	// and OnlyTrialsWithoutPaymentMethod refuses anything but a trial, with
+	// ErrPurchaseBlocked).
 	IgnorePolicy bool `json:"ignorePolicy,omitempty"`
+	// Path is how the user acquires it: PathSelfService (default),
+	// PathOrganizationTrial, PathEmailSignup or PathOfficeStore (acquisition.go).
+	Path string `json:"path,omitempty"`
 }
 
 // Purchase makes a self-service purchase: it creates the buyer if needed, a
 // subscription with ownerType "User" and ownerId the buyer, paid from a new
-// billing account of the buyer ("<upn> (self-service)"), and gives the buyer a
-// seat. nextLifecycleDateTime is Created + 1 month.
+// billing account of the buyer ("<upn> (self-service)", or the path's label),
+// and gives the buyer a seat. nextLifecycleDateTime is Created + 1 month.
 func (s *Server) Purchase(tenantID string, p PurchaseRequest) (Subscription, error) {
 	k, ok := LookupSKU(p.SkuPartNumber)
 	if !ok {
@@ -120,7 +124,8 @@ func (s *Server) Purchase(tenantID string, p PurchaseRequest) (Subscription, err
 	subID, commerceID, accountID, newUserID := s.newGUID(), s.newGUID(), s.newGUID(), s.newGUID()
 	var out Subscription
 	err := s.withTenant(tenantID, func(t *tenant) error {
-		if err := t.purchaseAllowed(k, p); err != nil {
+		p, err := t.admitAcquisition(k, p)
+		if err != nil {
 			return err
 		}
 		buyer := t.buyer(p, newUserID)
@@ -129,7 +134,8 @@ func (s *Server) Purchase(tenantID string, p PurchaseRequest) (Subscription, err
 			Status: StatusEnabled, TotalLicenses: p.Seats, IsTrial: p.Trial,
 			CreatedDateTime: created, NextLifecycleDateTime: created.AddDate(0, 1, 0),
 			OwnerID: buyer.ID, OwnerTenantID: t.id, OwnerType: "User", ServiceStatus: servicePlans(k),
-			AccountID: accountID, AccountName: buyer.UPN + " (self-service)", AssignedUsers: []string{}, SelfService: true,
+			AccountID: accountID, AccountName: buyer.UPN + " (" + acquisitionAccountLabels[p.Path] + ")", AssignedUsers: []string{},
+			SelfService: true, AcquisitionPath: p.Path,
 		}
 		t.addSubscription(sub)
 		t.assign(sub, buyer.ID)

@@ -11,7 +11,8 @@ import (
 // adminMux serves the admin API: JSON in and out, no authentication, never
 // recorded in request logs. Errors answer {"error": "..."} with 400 (invalid
 // input), 403 (purchase blocked by policy), 404 (unknown tenant, product,
-// subscription) or 409 (exists already, not enough seats, already deleted).
+// subscription, relationship, device code) or 409 (exists already, not enough
+// seats, already deleted, device code not pending).
 //
 //	GET    /_sim/info                                   endpoints, admin URL, CA PEM
 //	GET    /_sim/tenants                                list tenants
@@ -29,6 +30,18 @@ import (
 //	POST   /_sim/tenants/{tid}/subscriptions/{sid}/renew|takeover|cancel → Subscription
 //	PUT    /_sim/tenants/{tid}/subscriptions/{sid}/status {status}
 //	GET    /_sim/tenants/{tid}/users                    users with their licences
+//	GET    /_sim/tenants/{tid}/settings                 acquisition settings (TenantSettings)
+//	PATCH  /_sim/tenants/{tid}/settings                 flip settings by hand (TenantSettingsUpdate) → TenantSettings
+//	GET    /_sim/tenants/{tid}/settings/authorizationPolicy  the whole AuthorizationPolicy
+//	GET    /_sim/tenants/{tid}/settings/writes          settings PATCHes received over Graph ([]SettingsWrite)
+//	GET    /_sim/tenants/{tid}/customers                GDAP customers ([]DelegatedAdminCustomer)
+//	POST   /_sim/tenants/{tid}/customers                add a relationship (CustomerRequest) → 201 AdminRelationship
+//	DELETE /_sim/tenants/{tid}/customers/{cid}          end every relationship with a customer → []AdminRelationship
+//	GET    /_sim/tenants/{tid}/relationships            admin relationships, ended ones too
+//	POST   /_sim/tenants/{tid}/relationships/{rid}/end  end one relationship → AdminRelationship
+//	GET    /_sim/tenants/{tid}/devicecodes              device authorizations ([]DeviceCode)
+//	POST   /_sim/tenants/{tid}/devicecodes/{code}/approve  sign in (DeviceApproval, optional) → User
+//	POST   /_sim/tenants/{tid}/devicecodes/{code}/decline  → DeviceCode
 //	POST   /_sim/tenants/{tid}/faults                   inject a Fault (latency: "250ms" or nanoseconds)
 //	DELETE /_sim/tenants/{tid}/faults                   clear faults
 //	GET    /_sim/tenants/{tid}/requests                 RequestLog
@@ -64,6 +77,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		v, err := s.Users(r.PathValue("tid"))
 		adminReply(w, http.StatusOK, v, err)
 	})
+	s.adminAcquisitionRoutes(mux, t)
 	mux.HandleFunc("POST "+t+"/faults", s.adminInjectFault)
 	mux.HandleFunc("DELETE "+t+"/faults", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.lookup(r.PathValue("tid")); err != nil {
@@ -107,9 +121,11 @@ func adminReply(w http.ResponseWriter, status int, v any, err error) {
 func adminError(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, ErrTenantNotFound), errors.Is(err, ErrProductNotFound), errors.Is(err, ErrSubscriptionNotFound):
+	case errors.Is(err, ErrTenantNotFound), errors.Is(err, ErrProductNotFound), errors.Is(err, ErrSubscriptionNotFound),
+		errors.Is(err, ErrRelationshipNotFound), errors.Is(err, ErrDeviceCodeNotFound):
 		status = http.StatusNotFound
-	case errors.Is(err, ErrTenantExists), errors.Is(err, ErrProductExists), errors.Is(err, ErrNotEnoughSeats), errors.Is(err, ErrSubscriptionDeleted):
+	case errors.Is(err, ErrTenantExists), errors.Is(err, ErrProductExists), errors.Is(err, ErrNotEnoughSeats), errors.Is(err, ErrSubscriptionDeleted),
+		errors.Is(err, ErrDeviceCodeNotPending):
 		status = http.StatusConflict
 	case errors.Is(err, ErrPurchaseBlocked):
 		status = http.StatusForbidden
@@ -122,10 +138,16 @@ func adminError(w http.ResponseWriter, err error) {
 // decodeBody reads a JSON body into v; it answers 400 itself on failure.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	b, err := readLimited(r.Body)
-	if err == nil {
-		err = json.Unmarshal(b, v)
-	}
 	if err != nil {
+		adminError(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
+		return false
+	}
+	return decodeRaw(w, b, v)
+}
+
+// decodeRaw decodes a JSON body already read; it answers 400 itself on failure.
+func decodeRaw(w http.ResponseWriter, b []byte, v any) bool {
+	if err := json.Unmarshal(b, v); err != nil {
 		adminError(w, fmt.Errorf("%w: body: %v", ErrInvalid, err))
 		return false
 	}
@@ -155,12 +177,13 @@ type AppRequest struct {
 		Audience string          `json:"audience,omitempty"`
 		JWKS     json.RawMessage `json:"jwks"`
 	} `json:"federated,omitempty"`
-	Permissions []string `json:"permissions"`
+	Permissions  []string `json:"permissions"`
+	PublicClient bool     `json:"publicClient,omitempty"`
 }
 
 // App converts the request to an App.
 func (a AppRequest) App() App {
-	app := App{ClientID: a.ClientID, Secret: a.Secret, Permissions: a.Permissions}
+	app := App{ClientID: a.ClientID, Secret: a.Secret, Permissions: a.Permissions, PublicClient: a.PublicClient}
 	if a.CertificatePEM != "" {
 		app.CertificatePEM = []byte(a.CertificatePEM)
 	}

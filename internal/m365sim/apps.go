@@ -24,21 +24,32 @@ const (
 	PermUserRead         = "User.Read.All"
 )
 
-// AllPermissions are every application permission the controller may need.
-var AllPermissions = []string{PermPolicyRead, PermPolicyReadWrite, PermOrganizationRead, PermUserRead}
+// AllPermissions are every application permission the controller may need
+// (the Graph ones of settings.go and gdap.go included).
+var AllPermissions = []string{PermPolicyRead, PermPolicyReadWrite, PermOrganizationRead, PermUserRead,
+	PermPolicyReadAll, PermPolicyReadWriteAuthorization, PermAppsAndServicesRead, PermAppsAndServicesReadWrite,
+	PermDelegatedAdminRelationshipRead}
 
 // Directory roles for delegated users.
 const (
 	RoleGlobalAdmin  = "Global Administrator"
 	RoleBillingAdmin = "Billing Administrator"
 	RoleGlobalReader = "Global Reader"
+	// RolePrivilegedRoleAdmin may change the authorization policy (with Global Administrator).
+	RolePrivilegedRoleAdmin = "Privileged Role Administrator"
+	// RoleAdminAgent is Partner Center's Admin Agent role (membership of the
+	// partner tenant's AdminAgents group, not an Entra directory role: it is
+	// not in the token's wids). It may read the partner's GDAP customers.
+	RoleAdminAgent = "Admin Agent"
 )
 
 // roleTemplateIDs are the Entra role template IDs put in the wids claim.
 var roleTemplateIDs = map[string]string{
-	RoleGlobalAdmin:  "62e90394-69f5-4237-9190-012177145e10",
-	RoleBillingAdmin: "b0f54661-2d74-4c50-afa3-1ec803f12efe",
-	RoleGlobalReader: "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+	RoleGlobalAdmin:         "62e90394-69f5-4237-9190-012177145e10",
+	RoleBillingAdmin:        "b0f54661-2d74-4c50-afa3-1ec803f12efe",
+	RoleGlobalReader:        "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+	RolePrivilegedRoleAdmin: "e8611ab8-c189-46e8-94e1-60213ab1f814",
+	RoleAdminAgent:          "", // a group membership, checked by the resource (see RoleAdminAgent)
 }
 
 // DefaultFederatedAudience is the audience of workload identity tokens.
@@ -56,6 +67,9 @@ type App struct {
 	Federated *FederatedCredential `json:"federated,omitempty"`
 	// Permissions are application permissions, e.g. Policy.ReadWrite.AllowSelfServicePurchase.
 	Permissions []string `json:"permissions"`
+	// PublicClient allows public client flows (device code without a secret),
+	// Entra's "Allow public client flows" switch.
+	PublicClient bool `json:"publicClient,omitempty"`
 }
 
 // FederatedCredential trusts tokens of an external issuer.

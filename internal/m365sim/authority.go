@@ -64,6 +64,7 @@ func (s *Server) authorityMux() *http.ServeMux {
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleKeys)
 	mux.HandleFunc("GET /{tenant}/discovery/keys", s.handleKeys)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", s.handleDeviceCode)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeEntraError(w, entraErr(http.StatusNotFound, "invalid_request", 900561, "The endpoint only accepts POST, OPTIONS requests or a known path."))
 	})
@@ -114,6 +115,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, eerr = s.clientCredentials(r)
 	case grantRefreshToken:
 		resp, eerr = s.refreshTokenGrant(r)
+	case grantDeviceCode, grantDeviceCodeShort:
+		resp, eerr = s.deviceCodeGrant(r)
 	case "":
 		eerr = entraErr(http.StatusBadRequest, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'.")
 	default:
@@ -366,20 +369,9 @@ func (s *Server) refreshTokenGrant(r *http.Request) (map[string]any, *entraError
 		delete(t.refresh, rt)
 		return nil, entraErr(http.StatusBadRequest, "invalid_grant", 50034, "The user account does not exist in the directory.")
 	}
-	wids := []string{}
-	for _, role := range u.Roles {
-		wids = append(wids, roleTemplateIDs[role])
+	resp, eerr := s.delegatedTokens(requestOrigin(r), t, clientID, u, resource, f.Get("scope"), true)
+	if eerr == nil {
+		delete(t.refresh, rt)
 	}
-	tok, life, err := s.issueToken(requestOrigin(r), accessClaims{TenantID: t.id, AppID: clientID, IDType: "user", OID: u.ID, UPN: u.UPN,
-		Scp: delegatedScopes[resource], Wids: wids}, resource)
-	if err != nil {
-		return nil, entraErr(http.StatusInternalServerError, "server_error", 90100, "Token signing failed.")
-	}
-	next := newRefreshToken()
-	delete(t.refresh, rt)
-	t.refresh[next] = grant
-	resp := tokenResponse(tok, life)
-	resp["refresh_token"] = next
-	resp["scope"] = strings.TrimSpace(delegatedScopes[resource] + " offline_access")
-	return resp, nil
+	return resp, eerr
 }

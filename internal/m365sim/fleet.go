@@ -11,7 +11,11 @@ import (
 //	{"tenants": [{"id": "<guid>", "name": "Contoso", "sampleDirectory": true,
 //	  "products": [{"productId": "CFQ7TTC0MM8R", "productName": "Microsoft 365 Copilot", "policyValue": "Enabled"}],
 //	  "apps": [{"clientId": "<guid>", "secret": "...", "certificatePEM": "...", "permissions": ["Policy.ReadWrite.AllowSelfServicePurchase"]}],
-//	  "delegated": [{"clientId": "<guid>", "roles": ["Billing Administrator"]}]}]}
+//	  "delegated": [{"clientId": "<guid>", "roles": ["Billing Administrator"]}],
+//	  "settings": {"isAppAndServicesTrialEnabled": true, "appsAndServicesMode": "Available"},
+//	  "customers": [{"tenantId": "<guid>", "displayName": "Fabrikam"}]}]}
+//
+// Customers may name tenants declared later in the same file.
 type FleetFile struct {
 	Tenants []FleetTenant `json:"tenants"`
 }
@@ -24,6 +28,10 @@ type FleetTenant struct {
 	Products        []Product      `json:"products,omitempty"`
 	Apps            []AppRequest   `json:"apps,omitempty"`
 	Delegated       []ReadyDelegee `json:"delegated,omitempty"`
+	// Settings overrides the acquisition settings.
+	Settings *TenantSettingsUpdate `json:"settings,omitempty"`
+	// Customers makes the tenant a GDAP partner of these customers.
+	Customers []CustomerRequest `json:"customers,omitempty"`
 }
 
 // ReadyInfo is what m365sim writes to --ready-file once it listens.
@@ -77,7 +85,7 @@ func LoadFleetFile(path string) (FleetFile, error) {
 func (s *Server) Provision(f FleetFile) ([]ReadyTenant, error) {
 	out := make([]ReadyTenant, 0, len(f.Tenants))
 	for i, ft := range f.Tenants {
-		info, err := s.AddTenant(TenantConfig{ID: ft.ID, Name: ft.Name, Products: ft.Products, WithSampleDirectory: ft.SampleDirectory})
+		info, err := s.AddTenant(TenantConfig{ID: ft.ID, Name: ft.Name, Products: ft.Products, WithSampleDirectory: ft.SampleDirectory, Settings: ft.Settings})
 		if err != nil {
 			return nil, fmt.Errorf("tenant %d: %w", i, err)
 		}
@@ -97,6 +105,13 @@ func (s *Server) Provision(f FleetFile) ([]ReadyTenant, error) {
 			rt.Delegated = append(rt.Delegated, d)
 		}
 		out = append(out, rt)
+	}
+	for i, ft := range f.Tenants { // after every tenant exists
+		for _, c := range ft.Customers {
+			if _, err := s.AddCustomerRelationship(out[i].ID, c); err != nil {
+				return nil, fmt.Errorf("tenant %s customer %s: %w", out[i].ID, c.TenantID, err)
+			}
+		}
 	}
 	return out, nil
 }

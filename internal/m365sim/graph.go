@@ -2,6 +2,7 @@ package m365sim
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -22,6 +23,8 @@ func (s *Server) graphMux() *http.ServeMux {
 	mux.HandleFunc("GET /v1.0/subscribedSkus", s.graph(orgRead, s.handleSubscribedSkus))
 	mux.HandleFunc("GET /v1.0/users", s.graph(userRead, s.handleUsers))
 	mux.HandleFunc("GET /v1.0/users/{id}", s.graph(userRead, s.handleUser))
+	s.graphSettingsRoutes(mux)
+	s.graphPartnerRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		styleOf(EndpointGraph).write(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+clip(lastSegment(r.URL.Path))+"'.")
 	})
@@ -33,13 +36,21 @@ func lastSegment(p string) string { return p[strings.LastIndex(p, "/")+1:] }
 // graph wraps a handler with the permission check (application roles or
 // delegated scopes); otherwise 403 Authorization_RequestDenied.
 func (s *Server) graph(perms []string, h func(http.ResponseWriter, *http.Request, *tenant)) http.HandlerFunc {
+	return s.graphAllowed(func(c *accessClaims, _ *tenant) bool {
+		if c.delegated() {
+			return c.hasScope(perms...)
+		}
+		return c.hasRole(perms...)
+	}, h)
+}
+
+// graphAllowed wraps a handler with a permission check on the token (and
+// the tenant, for checks the resource makes itself); otherwise 403
+// Authorization_RequestDenied.
+func (s *Server) graphAllowed(allowed func(*accessClaims, *tenant) bool, h func(http.ResponseWriter, *http.Request, *tenant)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := callOf(r)
-		ok := c.claims.hasRole(perms...)
-		if c.claims.delegated() {
-			ok = c.claims.hasScope(perms...)
-		}
-		if !ok {
+		if !allowed(c.claims, c.tenant) {
 			styleOf(EndpointGraph).forbidden(w, "Insufficient privileges to complete the operation.")
 			return
 		}
@@ -240,13 +251,17 @@ func selectFields(r *http.Request) []string {
 	return out
 }
 
-// project keeps only the named properties (case-insensitive, as Graph).
+// project keeps only the named properties (case-insensitive, as Graph) and
+// the annotations (@odata.type, @odata.etag).
 func project(item map[string]any, fields []string) map[string]any {
 	if fields == nil {
 		return item
 	}
 	out := map[string]any{}
 	for k, v := range item {
+		if strings.HasPrefix(k, "@odata.") {
+			out[k] = v
+		}
 		for _, f := range fields {
 			if strings.EqualFold(k, f) {
 				out[k] = v
@@ -270,10 +285,18 @@ func writeEntity(w http.ResponseWriter, r *http.Request, context string, item ma
 // writePage answers one page of a collection, honouring $select, $top and
 // $skiptoken; @odata.nextLink is an absolute URL on the origin the client used.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context string, items []map[string]any) {
+	s.writePageOf(w, r, graphContextBase+context, items, 0)
+}
+
+// writePageOf is writePage with a full @odata.context. With maxTop > 0 the
+// default page is min(PageSize, maxTop) and $top may be 1..maxTop (otherwise
+// 400); with maxTop 0, $top can only shrink the page.
+func (s *Server) writePageOf(w http.ResponseWriter, r *http.Request, context string, items []map[string]any, maxTop int) {
 	q := r.URL.Query()
-	size := s.opts.PageSize
-	if top, err := strconv.Atoi(q.Get("$top")); err == nil && top > 0 && top < size {
-		size = top
+	size, ok := pageSize(q, s.opts.PageSize, maxTop)
+	if !ok {
+		styleOf(EndpointGraph).write(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", clip(q.Get("$top")), maxTop))
+		return
 	}
 	offset := 0
 	if tok := q.Get("$skiptoken"); tok != "" {
@@ -291,7 +314,7 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context strin
 	for _, it := range items[offset:end] {
 		page = append(page, project(it, fields))
 	}
-	body := map[string]any{"@odata.context": graphContextBase + context, "value": page}
+	body := map[string]any{"@odata.context": context, "value": page}
 	if end < len(items) {
 		next := url.Values{}
 		for k, v := range q {
@@ -303,6 +326,22 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, context strin
 		body["@odata.nextLink"] = requestOrigin(r) + r.URL.Path + "?" + next.Encode()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// pageSize returns the page size a request asks for (see writePageOf).
+func pageSize(q url.Values, def, maxTop int) (int, bool) {
+	top, err := strconv.Atoi(q.Get("$top"))
+	switch {
+	case maxTop > 0 && q.Has("$top") && (err != nil || top < 1 || top > maxTop):
+		return 0, false
+	case maxTop > 0 && err == nil:
+		return top, true
+	case maxTop > 0:
+		return min(def, maxTop), true
+	case err == nil && top > 0 && top < def:
+		return top, true
+	}
+	return def, true
 }
 
 func encodeSkipToken(offset int) string {

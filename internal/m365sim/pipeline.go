@@ -28,39 +28,37 @@ func callOf(r *http.Request) *call {
 	return c
 }
 
-// classify names the endpoint a path belongs to. The three listeners share
-// one handler; the paths of the three services do not overlap.
-func classify(path string) string {
-	switch {
-	case strings.HasPrefix(path, adminPrefix) || path == "/_sim":
-		return "admin"
-	case strings.HasPrefix(path, "/v1.0/policies"):
-		return EndpointLicensing
-	case strings.HasPrefix(path, "/v1.0/"):
-		return EndpointGraph
-	default:
-		return EndpointAuthority
-	}
-}
+// isAdminPath reports whether a path belongs to the admin API, which every
+// listener serves.
+func isAdminPath(path string) bool { return strings.HasPrefix(path, adminPrefix) || path == "/_sim" }
 
-// routes builds the top-level handler.
-func (s *Server) routes() http.Handler {
+// listenerEndpoints names the listeners in the order of Options.Ports.
+var listenerEndpoints = [3]string{EndpointAuthority, EndpointLicensing, EndpointGraph}
+
+// routes builds one handler per listener (authority, licensing, graph). Each
+// serves only its own service, as separate Microsoft hosts do: a licensing
+// path on the Graph listener is an unknown Graph resource, and vice versa.
+// The admin API is reachable on every listener.
+func (s *Server) routes() [3]http.Handler {
 	admin := s.adminMux()
-	muxes := map[string]http.Handler{
-		EndpointAuthority: s.authorityMux(),
-		EndpointLicensing: s.licensingMux(),
-		EndpointGraph:     s.graphMux(),
+	authority, licensing, graph := s.authorityMux(), s.licensingMux(), s.graphMux()
+	serve := map[string]func(http.ResponseWriter, *http.Request){
+		EndpointAuthority: func(w http.ResponseWriter, r *http.Request) { s.serveAuthority(w, r, authority) },
+		EndpointLicensing: func(w http.ResponseWriter, r *http.Request) { s.serveResource(w, r, EndpointLicensing, licensing) },
+		EndpointGraph:     func(w http.ResponseWriter, r *http.Request) { s.serveResource(w, r, EndpointGraph, graph) },
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch ep := classify(r.URL.Path); ep {
-		case "admin":
-			admin.ServeHTTP(w, r)
-		case EndpointAuthority:
-			s.serveAuthority(w, r, muxes[ep])
-		default:
-			s.serveResource(w, r, ep, muxes[ep])
-		}
-	})
+	var out [3]http.Handler
+	for i, ep := range listenerEndpoints {
+		service := serve[ep]
+		out[i] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isAdminPath(r.URL.Path) {
+				admin.ServeHTTP(w, r)
+				return
+			}
+			service(w, r)
+		})
+	}
+	return out
 }
 
 // serveAuthority resolves the tenant from the first path segment, then logs,

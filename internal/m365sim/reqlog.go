@@ -15,10 +15,11 @@ import (
 //   - "<endpoint> <METHOD>", e.g. "licensing GET", "licensing PUT",
 //     "graph GET", "authority POST", "authority GET";
 //   - "<endpoint> <METHOD> <route>" with route one of
-//     authority: "openid-configuration", "keys", "token";
+//     authority: "openid-configuration", "keys", "token", "devicecode";
 //     licensing: "policies", "policy", "products", "product", "offerType";
 //     graph: "subscriptions", "subscription", "subscribedSkus", "user",
-//     "users-list" (listing all users; the controller should never do it);
+//     "users-list" (listing all users; the controller should never do it),
+//     "delegatedAdminCustomers", "authorizationPolicy", "appsAndServices";
 //     any endpoint: "other" for unknown paths.
 type RequestLog struct {
 	Counts  map[string]int `json:"counts"`
@@ -115,7 +116,7 @@ func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) 
 func routeName(ep, path string) string {
 	switch ep {
 	case EndpointAuthority:
-		for _, r := range []string{"openid-configuration", "keys", "token"} {
+		for _, r := range []string{"openid-configuration", "keys", "token", "devicecode"} {
 			if strings.HasSuffix(path, "/"+r) {
 				return r
 			}
@@ -136,6 +137,9 @@ func routeName(ep, path string) string {
 			return "offerType"
 		}
 	case EndpointGraph:
+		if r, ok := graphResourceRoutes[path]; ok {
+			return r
+		}
 		p := strings.Split(strings.Trim(strings.TrimPrefix(path, "/v1.0"), "/"), "/")
 		switch {
 		case len(p) == 2 && p[0] == "directory" && p[1] == "subscriptions":

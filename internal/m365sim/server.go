@@ -62,6 +62,10 @@ type Options struct {
 	Seed int64
 	// Now is the clock, default time.Now.
 	Now func() time.Time
+	// DeviceCodeInterval is the device code polling interval (rounded up to
+	// whole seconds on the wire), default 5s; DeviceCodeLifetime is how long
+	// a device code lives, default 15m.
+	DeviceCodeInterval, DeviceCodeLifetime time.Duration
 }
 
 // Server is the simulator. All methods are safe for concurrent use.
@@ -85,7 +89,7 @@ type Server struct {
 	origins   [3]string // authority, licensing, graph; set by Start
 	servers   []*http.Server
 	listeners []net.Listener
-	handler   http.Handler
+	handlers  [3]http.Handler // authority, licensing, graph
 }
 
 // New prepares a simulator: it generates a CA, a serving certificate for
@@ -104,6 +108,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.DeviceCodeInterval <= 0 {
+		opts.DeviceCodeInterval = DefaultDeviceCodeInterval
+	}
+	if opts.DeviceCodeLifetime <= 0 {
+		opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
+	}
 	s := &Server{
 		opts:    opts,
 		now:     opts.Now,
@@ -113,12 +123,12 @@ func New(opts Options) (*Server, error) {
 	if err := s.initCrypto(); err != nil {
 		return nil, err
 	}
-	// Until Start, origins point at the default ports so Handler() alone
+	// Until Start, origins point at the default ports so Handler(endpoint) alone
 	// (e.g. in httptest) still produces well-formed URLs.
 	for i := range s.origins {
 		s.origins[i] = "https://" + net.JoinHostPort(opts.Addr, "443")
 	}
-	s.handler = s.routes()
+	s.handlers = s.routes()
 	return s, nil
 }
 
@@ -133,9 +143,9 @@ func (s *Server) newGUID() string {
 	return id.String()
 }
 
-// Start listens on three ports (authority, licensing, graph) with the same
-// handler and serves TLS in the background. It writes the CA to
-// Options.CAFile when set.
+// Start listens on three ports (authority, licensing, graph), each serving
+// its own service (and the admin API), with TLS in the background. It writes
+// the CA to Options.CAFile when set.
 func (s *Server) Start() error {
 	if s.opts.CAFile != "" {
 		if err := os.WriteFile(s.opts.CAFile, s.caPEM, 0o644); err != nil {
@@ -149,7 +159,7 @@ func (s *Server) Start() error {
 			for _, l := range lns {
 				_ = l.Close()
 			}
-			return fmt.Errorf("listening for %s: %w", []string{EndpointAuthority, EndpointLicensing, EndpointGraph}[i], err)
+			return fmt.Errorf("listening for %s: %w", listenerEndpoints[i], err)
 		}
 		lns = append(lns, ln)
 	}
@@ -160,9 +170,9 @@ func (s *Server) Start() error {
 	}
 	s.listeners = lns
 	s.mu.Unlock()
-	for _, ln := range lns {
+	for i, ln := range lns {
 		srv := &http.Server{
-			Handler:           s.handler,
+			Handler:           s.handlers[i],
 			TLSConfig:         &tls.Config{Certificates: []tls.Certificate{s.serverCert}, MinVersion: tls.VersionTLS12},
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          nil,
@@ -203,8 +213,16 @@ func (s *Server) HTTPClient() *http.Client {
 	return &http.Client{Transport: t, Timeout: 30 * time.Second}
 }
 
-// Handler returns the handler every listener serves.
-func (s *Server) Handler() http.Handler { return s.handler }
+// Handler returns the handler of one listener: EndpointAuthority,
+// EndpointLicensing or EndpointGraph (nil for another name).
+func (s *Server) Handler(endpoint string) http.Handler {
+	for i, ep := range listenerEndpoints {
+		if ep == endpoint {
+			return s.handlers[i]
+		}
+	}
+	return nil
+}
 
 // origin returns the origin of an endpoint.
 func (s *Server) origin(endpoint string) string {

@@ -21,6 +21,12 @@ type TenantConfig struct {
 	// 25-seat Business Premium subscription (ownerType "User") and a 10-seat
 	// Copilot subscription with 3 seats used, plus five licensed users.
 	WithSampleDirectory bool `json:"withSampleDirectory,omitempty"`
+	// Settings overrides the acquisition settings (all true, appsAndServices
+	// Available, by default).
+	Settings *TenantSettingsUpdate `json:"settings,omitempty"`
+	// Customers makes the tenant a partner with one active admin
+	// relationship per entry.
+	Customers []CustomerRequest `json:"customers,omitempty"`
 }
 
 // TenantInfo describes a tenant.
@@ -60,6 +66,9 @@ type Subscription struct {
 	AssignedUsers []string `json:"assignedUsers"`
 	// SelfService is true for subscriptions made by Purchase.
 	SelfService bool `json:"selfService"`
+	// AcquisitionPath is the PurchaseRequest.Path that made it ("" for
+	// organisation subscriptions).
+	AcquisitionPath string `json:"acquisitionPath,omitempty"`
 	// LastRenewalDateTime is the latest Renew (nil if never renewed).
 	LastRenewalDateTime *time.Time `json:"lastRenewalDateTime,omitempty"`
 }
@@ -118,6 +127,10 @@ type tenant struct {
 	subs     map[string]*Subscription
 	subOrder []string
 
+	devices  deviceFlows    // devicecode.go
+	settings tenantSettings // settings.go
+	partner  partnerState   // gdap.go
+
 	faults    []*faultState
 	log       requestLog
 	throttled map[string]time.Time // endpoint → Retry-After deadline sent by us
@@ -139,9 +152,19 @@ func (s *Server) AddTenant(cfg TenantConfig) (*TenantInfo, error) {
 	n := len(s.order) + 1
 	s.mu.Unlock()
 
+	if err := cfg.Settings.validate(); err != nil {
+		return nil, err
+	}
 	t := s.newTenant(id, cfg, n)
 	if cfg.WithSampleDirectory {
 		s.seedDirectory(t)
+	}
+	for _, c := range cfg.Customers { // t is not shared yet
+		rel, err := s.newRelationship(id, c)
+		if err != nil {
+			return nil, err
+		}
+		t.partner.rels = append(t.partner.rels, rel)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -169,7 +192,9 @@ func (s *Server) newTenant(id string, cfg TenantConfig, n int) *tenant {
 		apps: map[string]*appState{}, refresh: map[string]refreshGrant{},
 		users: map[string]*user{}, upnIdx: map[string]string{},
 		subs: map[string]*Subscription{}, throttled: map[string]time.Time{},
+		settings: newTenantSettings(id),
 	}
+	t.settings.apply(cfg.Settings)
 	products := cfg.Products
 	if len(products) == 0 {
 		products = DefaultProducts()

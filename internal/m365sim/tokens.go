@@ -22,13 +22,17 @@ const (
 // resource; a token carries only the roles of its audience.
 var resourcePermissions = map[string][]string{
 	ResourceLicensing: {PermPolicyRead, PermPolicyReadWrite},
-	ResourceGraph:     {PermOrganizationRead, PermUserRead, "Directory.Read.All"},
+	ResourceGraph: {PermOrganizationRead, PermUserRead, "Directory.Read.All",
+		PermPolicyReadAll, PermPolicyReadWriteAuthorization, PermAppsAndServicesRead, PermAppsAndServicesReadWrite,
+		PermDelegatedAdminRelationshipRead, PermDelegatedAdminRelationshipReadWrite},
 }
 
-// delegatedScopes are the scp claim of delegated tokens per resource.
+// delegatedScopes are the scp claim of delegated tokens per resource (what
+// an admin consented to for the client); the user's roles still decide.
 var delegatedScopes = map[string]string{
 	ResourceLicensing: PermPolicyRead + " " + PermPolicyReadWrite,
-	ResourceGraph:     PermOrganizationRead + " " + PermUserRead,
+	ResourceGraph: strings.Join([]string{PermOrganizationRead, PermUserRead, PermPolicyReadAll, PermPolicyReadWriteAuthorization,
+		PermAppsAndServicesReadWrite, PermDelegatedAdminRelationshipRead}, " "),
 }
 
 // accessClaims are the claims of an access token the simulator issues.
