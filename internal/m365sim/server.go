@@ -224,19 +224,6 @@ func (s *Server) Handler(endpoint string) http.Handler {
 	return nil
 }
 
-// origin returns the origin of an endpoint.
-func (s *Server) origin(endpoint string) string {
-	e := s.Endpoints()
-	switch endpoint {
-	case EndpointAuthority:
-		return e.AuthorityHost
-	case EndpointLicensing:
-		return e.Licensing
-	default:
-		return e.Graph
-	}
-}
-
 // Errors returned by the Go API; the admin HTTP API maps them to statuses.
 var (
 	ErrTenantNotFound       = errors.New("tenant not found")
