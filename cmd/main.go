@@ -26,7 +26,6 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/controllers"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
@@ -131,7 +130,7 @@ func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePoli
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
-	return app.NewReconciler(mgr, app.Config{
+	return controllers.NewReconciler(mgr, controllers.Config{
 		Endpoints:        o.endpoints,
 		HTTPClient:       httpClient,
 		CallTimeout:      o.callTimeout,

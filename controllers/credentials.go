@@ -14,19 +14,12 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 )
 
-// AssertionSource returns a function that requests a token of the named
-// ServiceAccount for workload identity federation.
-type AssertionSource func(namespace, serviceAccount string) func(ctx context.Context) (string, error)
-
-// RefreshTokenStores returns the store of a delegated refresh token kept in a
-// Secret key; the store writes rotated tokens back with an optimistic lock.
-type RefreshTokenStores func(namespace, name, key string) auth.RefreshTokenStore
-
 // loadCredentials reads the credential material the policy names, through the
 // uncached API reader, and turns it into a token credential. A missing
 // Secret, key or ServiceAccount, an unusable certificate or a ServiceAccount
 // without the workload identity annotation stalls the policy with that exact
-// cause; nothing is sent to Microsoft.
+// cause; nothing is sent to Microsoft. Then it connects the run's clients to
+// the tenant (PolicyAPI.For, DirectoryAPI.For).
 //
 // Sets status.certificateNotAfter for certificate auth.
 func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s *syncState) error {
@@ -49,7 +42,8 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
-	s.cred = cred
+	s.policies = r.Policies.For(s.policy.Spec.TenantID, cred)
+	s.directory = r.Directory.For(s.policy.Spec.TenantID, cred)
 	return nil
 }
 

@@ -9,6 +9,18 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
+// How a step reports. A step returns nil when it is done, or an error that
+// stops the run:
+//   - stalled(reason, ...): a person must act; Stalled, re-checked at interval;
+//   - waiting(after, reason, ...): come back after a wait; Reconciling, no backoff;
+//   - classify(err) for an error from Microsoft (it picks one of the above, or
+//     leaves a transient error as is);
+//   - any other error: transient, Reconciling, retried with backoff.
+//
+// A user error that must not stop the other products (an unknown product, a
+// rejected value) is reported with syncState.softStall instead; computeOutcome
+// turns all of it into the run's one outcome.
+
 // stalledError means a person must act (bad credentials, missing permission,
 // unknown product, lost conflict): the policy is marked Stalled with reason
 // and re-checked at spec.interval, because retrying sooner cannot help.
@@ -23,6 +35,15 @@ func stalled(reason, format string, args ...any) error {
 	return &stalledError{reason: reason, message: fmt.Sprintf(format, args...)}
 }
 
+// softStall records a stall that does not stop the run: the remaining steps
+// go on (every other product is enforced) and the run ends Stalled unless an
+// error stopped it. The first soft stall of a run is the one reported.
+func (s *syncState) softStall(reason, format string, args ...any) {
+	if s.softErr == nil {
+		s.softErr = stalled(reason, format, args...)
+	}
+}
+
 // waitError means the run must wait before it can go on: Reconciling, next
 // run after the wait, no backoff on top. Without a reason it is Microsoft's
 // Retry-After (reason Throttled).
@@ -34,6 +55,12 @@ type waitError struct {
 
 func (e *waitError) Error() string { return e.err.Error() }
 func (e *waitError) Unwrap() error { return e.err }
+
+// waiting asks for the next run after a wait the controller chose itself,
+// with the Ready and Reconciling reason to show meanwhile.
+func waiting(after time.Duration, reason, format string, args ...any) error {
+	return &waitError{after: after, reason: reason, err: fmt.Errorf(format, args...)}
+}
 
 // classify turns an error from Microsoft into what the reconciler does about
 // it: a stalledError for what a person must fix, a waitError for throttling,

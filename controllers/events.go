@@ -30,10 +30,10 @@ func (s *syncState) event(eventType, reason, format string, args ...any) {
 // flushEvents emits the queued Events, one per type and reason with the notes
 // joined: the events API merges Events of one reason about one object version
 // into a series that keeps only the first note, which would lose the second
-// drift or purchase of a run. It also reports a change of the Ready reason to
-// a state a person should hear about: throttled, authentication failed,
-// forbidden, or a lost conflict.
-func (r *TenantPurchasePolicyReconciler) flushEvents(s *syncState) {
+// drift or purchase of a run. It also reports what the outcome says a person
+// should hear about: a change of the Ready reason to throttled,
+// authentication failed, forbidden or a lost conflict, and a Restore given up.
+func (r *TenantPurchasePolicyReconciler) flushEvents(s *syncState, o outcome) {
 	before, after := meta.FindStatusCondition(s.base.Status.Conditions, v1.ReadyCondition), meta.FindStatusCondition(s.policy.Status.Conditions, v1.ReadyCondition)
 	if after != nil && (before == nil || before.Reason != after.Reason) {
 		switch after.Reason {
@@ -44,6 +44,9 @@ func (r *TenantPurchasePolicyReconciler) flushEvents(s *syncState) {
 		case v1.ReasonConflictLost:
 			s.event(eventWarning, v1.EventConflict, "%s", after.Message)
 		}
+	}
+	if o.restoreSkipped != "" {
+		s.event(eventWarning, v1.EventRestoreSkipped, "%s", o.restoreSkipped)
 	}
 	type key struct{ eventType, reason string }
 	var order []key
@@ -56,15 +59,15 @@ func (r *TenantPurchasePolicyReconciler) flushEvents(s *syncState) {
 		notes[k] = append(notes[k], e.note)
 	}
 	for _, k := range order {
-		r.event(s.policy, k.eventType, k.reason, "%s", truncate(strings.Join(notes[k], "; "), maxEventNote))
+		r.emit(s.policy, k.eventType, k.reason, truncate(strings.Join(notes[k], "; "), maxEventNote))
 	}
 	s.events = nil
 }
 
-// event records an Event on the policy right away.
-func (r *TenantPurchasePolicyReconciler) event(p *v1.TenantPurchasePolicy, eventType, reason, format string, args ...any) {
+// emit records one Event on the policy.
+func (r *TenantPurchasePolicyReconciler) emit(p *v1.TenantPurchasePolicy, eventType, reason, note string) {
 	if r.Recorder == nil {
 		return
 	}
-	r.Recorder.Eventf(p, nil, eventType, reason, eventAction, format, args...)
+	r.Recorder.Eventf(p, nil, eventType, reason, eventAction, "%s", note)
 }

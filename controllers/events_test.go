@@ -61,7 +61,7 @@ func TestFlushEvents(t *testing.T) {
 			base := p.DeepCopy()
 			base.Status.Conditions = tc.before
 			s := &syncState{policy: p, base: base, events: tc.queued}
-			r.flushEvents(s)
+			r.flushEvents(s, outcome{})
 			if diff := cmp.Diff(tc.want, rec.got); diff != "" {
 				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
 			}

@@ -11,22 +11,36 @@ import (
 )
 
 // The reconciler owns these interfaces; internal/m365 provides the real
-// implementations, the tests the simulator or tiny fakes.
+// implementations (wired in wire.go), the tests the simulator or tiny fakes.
+// A run connects once, after loading credentials (crossplane's Connect): the
+// per-tenant handles carry the tenant and the credential, so no call does.
 
-// PolicyAPI reads and writes self-service purchase policy (the licensing API).
-// Writes are idempotent: setting a value twice has the effect of once.
+// PolicyAPI connects to the self-service purchase policy API (licensing).
 type PolicyAPI interface {
-	ListProducts(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]licensing.Item, error)
-	ListOfferTypes(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]licensing.Item, error)
-	SetProduct(ctx context.Context, tenantID string, cred azcore.TokenCredential, productID, value string) error
-	SetOfferType(ctx context.Context, tenantID string, cred azcore.TokenCredential, offerType, value string) error
+	// For returns the API of tenantID, every call authenticated with cred.
+	For(tenantID string, cred azcore.TokenCredential) TenantPolicies
 }
 
-// DirectoryAPI reads subscriptions and licences (Microsoft Graph). Read only.
+// TenantPolicies reads and writes one tenant's self-service purchase policy.
+// Writes are idempotent: setting a value twice has the effect of once.
+type TenantPolicies interface {
+	ListProducts(ctx context.Context) ([]licensing.Item, error)
+	ListOfferTypes(ctx context.Context) ([]licensing.Item, error)
+	SetProduct(ctx context.Context, productID, value string) error
+	SetOfferType(ctx context.Context, offerType, value string) error
+}
+
+// DirectoryAPI connects to Microsoft Graph.
 type DirectoryAPI interface {
-	ListSubscriptions(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]graph.Subscription, error)
-	ListSubscribedSkus(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]graph.SubscribedSku, error)
-	GetUser(ctx context.Context, tenantID string, cred azcore.TokenCredential, userID string) (graph.User, error)
+	// For returns the Graph API of tenantID, every call authenticated with cred.
+	For(tenantID string, cred azcore.TokenCredential) TenantDirectory
+}
+
+// TenantDirectory reads one tenant's subscriptions and licences. Read only.
+type TenantDirectory interface {
+	ListSubscriptions(ctx context.Context) ([]graph.Subscription, error)
+	ListSubscribedSkus(ctx context.Context) ([]graph.SubscribedSku, error)
+	GetUser(ctx context.Context, userID string) (graph.User, error)
 }
 
 // CredentialSource turns credential material into a token credential, cached

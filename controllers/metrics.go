@@ -32,7 +32,7 @@ func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
 	m := &Metrics{
 		tenantLabel: tenantLabel,
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_reconcile_outcomes_total",
-			Help: "Reconciles of TenantPurchasePolicies by outcome (ready, stalled, throttled, transient, suspended)."}, with("outcome")),
+			Help: "Reconciles of TenantPurchasePolicies by outcome (ready, stalled, throttled, waiting, transient, suspended, deleting)."}, with("outcome")),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_drift_detected_total",
 			Help: "Products found changed outside the policy."}, with()),
 		corrected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_drift_corrected_total",
@@ -61,15 +61,20 @@ func (m *Metrics) labels(p *v1.TenantPurchasePolicy, extra ...string) []string {
 }
 
 // observe records the outcome of a run whose status was written, and the
-// growth of its lifetime counters, so metrics follow status exactly.
-func (m *Metrics) observe(s *syncState) {
+// growth of its lifetime counters, so metrics follow status exactly. A policy
+// whose finalizer was released leaves its gauges.
+func (m *Metrics) observe(s *syncState, o outcome) {
 	if m == nil {
 		return
 	}
 	p := s.policy
-	m.reconciles.WithLabelValues(m.labels(p, outcome(s))...).Inc()
-	m.selfService.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.SelfServiceSubscriptions))
-	m.driftedGauge.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.Drifted))
+	m.reconciles.WithLabelValues(m.labels(p, outcomeLabel(o))...).Inc()
+	if o.releasesFinalizer() {
+		m.forget(p)
+	} else {
+		m.selfService.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.SelfServiceSubscriptions))
+		m.driftedGauge.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.Drifted))
+	}
 	was, now := s.base.Status.Counters, p.Status.Counters
 	add := func(c *prometheus.CounterVec, delta int64, extra ...string) {
 		if delta > 0 {
@@ -84,27 +89,20 @@ func (m *Metrics) observe(s *syncState) {
 	add(m.handovers, now.Expiries-was.Expiries, string(v1.VerdictExpired))
 }
 
-// outcome names how a run ended, for tpp_reconcile_outcomes_total.
-func outcome(s *syncState) string {
-	err := s.err
-	if err == nil {
-		err = s.softErr
-	}
-	if _, ok := asStalled(err); ok {
-		return "stalled"
-	}
-	if w, ok := asWait(err); ok && w.reason == "" {
-		return "throttled"
-	} else if ok {
-		return "waiting"
-	}
+// outcomeLabel names the outcome for tpp_reconcile_outcomes_total: ready,
+// stalled, throttled (Microsoft's Retry-After), waiting (the controller's own
+// wait), transient, suspended, or deleting (every run of a policy being
+// deleted).
+func outcomeLabel(o outcome) string {
 	switch {
-	case err != nil:
-		return "transient"
-	case s.suspended:
-		return "suspended"
+	case o.deleting:
+		return "deleting"
+	case o.kind == outcomeSucceeded:
+		return "ready"
+	case o.kind == outcomeWaiting && o.reason == v1.ReasonThrottled:
+		return "throttled"
 	}
-	return "ready"
+	return string(o.kind)
 }
 
 func (m *Metrics) forget(p *v1.TenantPurchasePolicy) {

@@ -18,7 +18,8 @@ func TestMetricsFollowStatusCounters(t *testing.T) {
 	p.Status.Counters = v1.Counters{DriftDetected: 7, DriftCorrected: 6, Takeovers: 1, Cancellations: 1}
 	p.Status.Summary = v1.Summary{Drifted: 2, SelfServiceSubscriptions: 3}
 
-	m.observe(&syncState{policy: p, base: base})
+	s := &syncState{policy: p, base: base}
+	m.observe(s, computeOutcome(s))
 
 	cases := map[string]struct {
 		got, want float64

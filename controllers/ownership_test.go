@@ -168,7 +168,7 @@ func TestFirstClaim(t *testing.T) {
 			self := tc.self
 			err := firstClaim(append(tc.others, self), &self)
 			w, waits := asWait(err)
-			if waits != tc.wantWait || (waits && w.reason != v1.ReasonProgressing) {
+			if waits != tc.wantWait || (waits && w.reason != v1.ReasonWaitingForOlderPolicy) {
 				t.Errorf("%s: got %v", tc.reason, err)
 			}
 		})

@@ -10,20 +10,21 @@ import (
 // jitterFactor spreads periodic runs of a fleet over up to 10% of interval.
 const jitterFactor = 0.1
 
-// schedule decides when the policy runs next: never while suspended (a spec
-// change wakes it); after Microsoft's Retry-After when throttled; with
+// schedule decides when the policy runs next, from the outcome: never while
+// suspended or once deleted (a spec change wakes it); after the wait when
+// waiting (Microsoft's Retry-After, or the controller's own); with
 // exponential backoff (the controller's rate limiter, from 1s) on transient
-// errors; otherwise at interval with jitter, or earlier at the next rule
-// expiry or refund warning. A stalled policy re-checks at interval too.
-func schedule(s *syncState) (reconcile.Result, error) {
-	if s.suspended {
+// errors, and on any failure of a deletion; otherwise at interval with
+// jitter, or earlier at the next rule expiry or refund warning. A stalled
+// policy re-checks at interval too.
+func schedule(s *syncState, o outcome) (reconcile.Result, error) {
+	switch {
+	case o.kind == outcomeSuspended, o.kind == outcomeDeleted:
 		return reconcile.Result{}, nil
-	}
-	if w, ok := asWait(s.err); ok {
-		return reconcile.Result{RequeueAfter: throttleRequeue(w.after)}, nil
-	}
-	if _, ok := asStalled(s.err); s.err != nil && !ok {
-		return reconcile.Result{}, s.err
+	case o.kind == outcomeWaiting:
+		return reconcile.Result{RequeueAfter: throttleRequeue(o.retryAfter)}, nil
+	case o.kind == outcomeTransient, o.deleting:
+		return reconcile.Result{}, o.err
 	}
 	return reconcile.Result{RequeueAfter: nextRun(s.policy.Spec.Interval.Duration, s.now, s.wakeAt)}, nil
 }
@@ -32,7 +33,7 @@ func schedule(s *syncState) (reconcile.Result, error) {
 // from turning the policy into a tight loop.
 const minThrottleWait = 5 * time.Second
 
-// throttleRequeue is the wait Microsoft asked for plus a second, at least minThrottleWait.
+// throttleRequeue is the wait asked for plus a second, at least minThrottleWait.
 func throttleRequeue(after time.Duration) time.Duration {
 	return max(after+time.Second, minThrottleWait)
 }

@@ -111,7 +111,8 @@ func TestSchedule(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := &v1.TenantPurchasePolicy{Spec: v1.TenantPurchasePolicySpec{Interval: metav1.Duration{Duration: time.Hour}}}
-			got, err := schedule(&syncState{policy: p, now: now, err: tc.err, suspended: tc.suspended, wakeAt: tc.wakeAt})
+			s := &syncState{policy: p, now: now, err: tc.err, suspended: tc.suspended, wakeAt: tc.wakeAt}
+			got, err := schedule(s, computeOutcome(s))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("%s: err = %v, want error %v", tc.reason, err, tc.wantErr)
 			}

@@ -3,7 +3,6 @@ package controllers
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,9 +10,10 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
-// recordStatus derives everything status shows from what the steps found.
-// It runs once per reconcile, right before the single status patch.
-func recordStatus(s *syncState) {
+// recordStatus derives everything status shows from what the steps found
+// and the run's outcome. It runs once per reconcile, right before the single
+// status patch.
+func recordStatus(s *syncState, o outcome) {
 	st := &s.policy.Status
 	st.ObservedGeneration = s.policy.Generation
 	if s.plan != nil {
@@ -23,24 +23,25 @@ func recordStatus(s *syncState) {
 	if v := s.policy.Annotations[v1.RequestedAtAnnotation]; v != "" {
 		st.LastHandledReconcileAt = v
 	}
-	setReadiness(s)
+	if o.credentialsMissing {
+		st.RestoreAttempts++
+	}
+	setReadiness(s, o)
 	setDrifted(s)
 	setConflict(s)
 	setTracking(s)
 	st.Summary = summarize(st)
 }
 
-// setReadiness sets Ready, Reconciling and Stalled per the truth table:
-// success → Ready; a person must act → Stalled; Microsoft asked to wait or a
-// transient error → Reconciling; suspended → Ready keeps its status and says
-// why. Reconciling and Stalled are never True together.
-func setReadiness(s *syncState) {
+// setReadiness sets Ready, Reconciling and Stalled from the outcome, per the
+// truth table: succeeded → Ready; stalled (a person must act) → Stalled;
+// waiting (Microsoft asked to wait, or the controller does) or transient →
+// Reconciling; suspended → Ready keeps its status and says why; a deletion →
+// Ready=False reason Deleting. Reconciling and Stalled are never True
+// together.
+func setReadiness(s *syncState, o outcome) {
 	st := &s.policy.Status
 	gen := s.policy.Generation
-	err := s.err
-	if err == nil {
-		err = s.softErr
-	}
 	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: gen})
 	}
@@ -49,40 +50,28 @@ func setReadiness(s *syncState) {
 			meta.RemoveStatusCondition(&st.Conditions, t)
 		}
 	}
-	if s.suspended {
-		status := metav1.ConditionUnknown
+	ready := metav1.ConditionFalse
+	switch o.kind {
+	case outcomeSucceeded:
+		ready = metav1.ConditionTrue
+	case outcomeSuspended:
+		ready = metav1.ConditionUnknown
 		if c := meta.FindStatusCondition(st.Conditions, v1.ReadyCondition); c != nil {
-			status = c.Status
+			ready = c.Status
 		}
-		set(v1.ReadyCondition, status, v1.ReasonSuspended, "spec.suspend is true: no calls to Microsoft until it is set to false")
-		clear(v1.ReconcilingCondition, v1.StalledCondition)
-		return
 	}
-	if stall, ok := asStalled(err); ok {
-		set(v1.ReadyCondition, metav1.ConditionFalse, stall.reason, stall.message)
-		set(v1.StalledCondition, metav1.ConditionTrue, stall.reason, stall.message)
+	reason, msg := o.ready()
+	set(v1.ReadyCondition, ready, reason, msg)
+	switch o.kind {
+	case outcomeStalled:
+		set(v1.StalledCondition, metav1.ConditionTrue, o.reason, o.message)
 		clear(v1.ReconcilingCondition)
-		return
-	}
-	if w, ok := asWait(err); ok {
-		reason, msg := v1.ReasonThrottled, fmt.Sprintf("Microsoft asked to wait %s: %v", w.after.Round(time.Second), w.err)
-		if w.reason != "" {
-			reason, msg = w.reason, w.err.Error()
-		}
-		set(v1.ReadyCondition, metav1.ConditionFalse, reason, msg)
-		set(v1.ReconcilingCondition, metav1.ConditionTrue, reason, msg)
+	case outcomeWaiting, outcomeTransient:
+		set(v1.ReconcilingCondition, metav1.ConditionTrue, o.reason, o.message)
 		clear(v1.StalledCondition)
-		return
+	default: // succeeded, suspended, deleted
+		clear(v1.ReconcilingCondition, v1.StalledCondition)
 	}
-	if err != nil {
-		msg := "retrying with backoff: " + err.Error()
-		set(v1.ReadyCondition, metav1.ConditionFalse, v1.ReasonTransientError, msg)
-		set(v1.ReconcilingCondition, metav1.ConditionTrue, v1.ReasonTransientError, msg)
-		clear(v1.StalledCondition)
-		return
-	}
-	set(v1.ReadyCondition, metav1.ConditionTrue, v1.ReasonSucceeded, readyMessage(s))
-	clear(v1.ReconcilingCondition, v1.StalledCondition)
 }
 
 func readyMessage(s *syncState) string {
@@ -182,4 +171,18 @@ func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
 // activeStatus tells whether a subscription status still serves its users.
 func activeStatus(status string) bool {
 	return strings.EqualFold(status, "Enabled") || strings.EqualFold(status, "Warning")
+}
+
+func truncateList(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
 }

@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // conds projects conditions to "Status/Reason" by type.
@@ -149,10 +150,10 @@ func TestConditionsTruthTable(t *testing.T) {
 			s := &syncState{policy: p, now: time.Now(), err: tc.err, softErr: tc.softErr, suspended: tc.suspended,
 				conflictOwner: tc.owner, ownerChecked: tc.checked}
 			if tc.read {
-				s.plan = &plan{}
+				s.plan = &plan.Plan{}
 				s.acted = !tc.lost // a loser reads the tenant but records no products, so claims no drift
 			}
-			recordStatus(s)
+			recordStatus(s, computeOutcome(s))
 
 			if diff := cmp.Diff(tc.want, conds(p.Status.Conditions)); diff != "" {
 				t.Errorf("%s\nconditions (-want +got):\n%s", tc.reason, diff)
@@ -204,9 +205,9 @@ func TestRecordStatusSyncTimes(t *testing.T) {
 			p.Status.LastSyncTime = earlier.DeepCopy()
 			s := &syncState{policy: p, now: now, err: errors.New("boom")}
 			if tc.read {
-				s.plan, s.err = &plan{}, nil
+				s.plan, s.err = &plan.Plan{}, nil
 			}
-			recordStatus(s)
+			recordStatus(s, computeOutcome(s))
 			got := []string{p.Status.LastSyncTime.UTC().String(), p.Status.LastHandledReconcileAt}
 			want := []string{tc.wantSync.UTC().String(), tc.wantHandle}
 			if diff := cmp.Diff(want, got); diff != "" {

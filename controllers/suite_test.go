@@ -27,7 +27,6 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/controllers"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
@@ -90,7 +89,7 @@ func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 	GinkgoHelper()
 	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testEnv.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
-	r, err := app.NewReconciler(mgr, app.Config{
+	r, err := controllers.NewReconciler(mgr, controllers.Config{
 		Endpoints:        sim.Endpoints(),
 		HTTPClient:       sim.HTTPClient(),
 		CallTimeout:      5 * time.Second,

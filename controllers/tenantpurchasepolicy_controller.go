@@ -7,31 +7,33 @@ import (
 	"context"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // TenantPurchasePolicyReconciler reconciles TenantPurchasePolicy objects.
 type TenantPurchasePolicyReconciler struct {
 	// Client is the manager's cached client (policies, status, events).
-	Client ctrl.Client
+	Client client.Client
 	// APIReader reads Secrets, ServiceAccounts and ownership claims uncached.
-	APIReader ctrl.Reader
+	APIReader client.Reader
 	// Recorder emits Events.
 	Recorder recorder.EventRecorder
 
-	Policies    PolicyAPI
-	Directory   DirectoryAPI
+	// Policies and Directory connect to a tenant's licensing and Graph APIs.
+	Policies  PolicyAPI
+	Directory DirectoryAPI
+	// Credentials turns the material loadCredentials reads into a token credential.
 	Credentials CredentialSource
 	// Assertions requests ServiceAccount tokens for workload identity.
 	Assertions AssertionSource
@@ -53,15 +55,20 @@ type syncState struct {
 	// base is the object as read, for the optimistic-lock status patch.
 	base *v1.TenantPurchasePolicy
 	now  time.Time
+	// deleting and suspended are read once, when the run starts.
+	deleting, suspended bool
 
-	cred       azcore.TokenCredential
+	// policies and directory are the tenant's clients, connected by
+	// loadCredentials.
+	policies   TenantPolicies
+	directory  TenantDirectory
 	products   []licensing.Item
 	offerTypes []licensing.Item
-	plan       *plan
+	plan       *plan.Plan
 
-	suspended bool
 	// err stops the remaining steps; softErr (unknown products, rejected
-	// values) is reported after every other product was handled.
+	// values: softStall) is reported after every other product was handled.
+	// computeOutcome turns them into the run's outcome.
 	err     error
 	softErr error
 	// conflictOwner names the policy that owns the tenant when this one lost.
@@ -74,10 +81,12 @@ type syncState struct {
 	// wakeAt are earlier times at which the policy needs a run (rule expiry,
 	// refund warnings).
 	wakeAt []time.Time
-	// events are emitted by finish, once status is recorded.
+	// events are emitted by finish, once status is recorded (syncState.event).
 	events []eventNote
 }
 
+// step is one named part of a run. It reads and writes s and returns nil, or
+// the error that stops the run (see errors.go for the kinds).
 type step func(ctx context.Context, s *syncState) error
 
 // +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get;list;watch;update;patch
@@ -88,44 +97,33 @@ type step func(ctx context.Context, s *syncState) error
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile makes one tenant match its policy: load credentials, observe the
-// tenant, compute the desired state, resolve ownership, act, track
-// subscriptions; then record status once and schedule the next run.
+// Reconcile makes one tenant match its policy: it runs the policy's steps,
+// then finish records status once, releases the finalizer of a deleted
+// policy, emits Events and metrics and schedules the next run, all from the
+// run's one outcome.
 func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, retErr error) {
 	policy := &v1.TenantPurchasePolicy{}
 	if err := r.Client.Get(ctx, req.NamespacedName, policy); err != nil {
-		return reconcile.Result{}, ctrl.IgnoreNotFound(err)
+		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.reconcileTimeout())
 	defer cancel()
 
-	if !policy.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, policy)
-	}
-	if !controllerutil.ContainsFinalizer(policy, v1.Finalizer) {
+	deleting := !policy.DeletionTimestamp.IsZero()
+	switch held := controllerutil.ContainsFinalizer(policy, v1.Finalizer); {
+	case deleting && !held:
+		return reconcile.Result{}, nil // released: nothing left to do
+	case !deleting && !held:
 		if err := r.patchFinalizer(ctx, policy, controllerutil.AddFinalizer); err != nil {
 			return requeueOnConflict(err)
 		}
 	}
 
-	s := &syncState{policy: policy, base: policy.DeepCopy(), now: r.now()}
+	s := &syncState{policy: policy, base: policy.DeepCopy(), now: r.now(), deleting: deleting, suspended: policy.Spec.Suspend}
 	defer func() {
 		result, retErr = r.finish(ctx, s)
 	}()
-
-	if policy.Spec.Suspend {
-		s.suspended = true
-		return reconcile.Result{}, nil
-	}
-	steps := []step{
-		r.loadCredentials,
-		r.observeTenant,
-		r.computePlan,
-		r.resolveOwnership,
-		r.act,
-		r.trackSubscriptions,
-	}
-	for _, run := range steps {
+	for _, run := range r.steps(s) {
 		if s.err = run(ctx, s); s.err != nil {
 			break
 		}
@@ -133,41 +131,71 @@ func (r *TenantPurchasePolicyReconciler) Reconcile(ctx context.Context, req reco
 	return reconcile.Result{}, nil
 }
 
-// finish records status (once, optimistic lock, own short context), then
-// emits the run's Events and metrics, and decides when to run next. A run
-// whose status patch lost a conflict is repeated on fresh data and tells
-// nothing, so Events and counters never count twice.
-func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
-	recordStatus(s)
-	if err := r.patchStatus(ctx, s); err != nil {
-		return requeueOnConflict(ctrl.IgnoreNotFound(err))
+// steps are the named steps of a run, in order. A suspended policy runs none
+// (no call to Microsoft); a policy being deleted runs its deletionPolicy
+// (deleteSteps). A new step goes here, with a doc comment saying what status
+// it sets.
+func (r *TenantPurchasePolicyReconciler) steps(s *syncState) []step {
+	switch {
+	case s.suspended:
+		return nil
+	case s.deleting:
+		return r.deleteSteps(s.policy)
 	}
-	r.flushEvents(s)
-	r.Metrics.observe(s)
-	logOutcome(ctx, s)
-	return schedule(s)
+	return []step{
+		r.loadCredentials,
+		r.observeTenant,
+		r.computePlan,
+		r.resolveOwnership,
+		r.act,
+		r.trackSubscriptions,
+	}
+}
+
+// finish decides the run's outcome, records status (once, optimistic lock,
+// own short context), releases the finalizer when the outcome says so, then
+// emits the run's Events and metrics, and schedules the next run. A run whose
+// status patch (or finalizer release) lost a conflict is repeated on fresh
+// data and tells nothing, so Events and counters never count twice.
+func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
+	// Own context: a run that ran out of time still records why.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	defer cancel()
+	o := computeOutcome(s)
+	recordStatus(s, o)
+	if err := r.patchStatus(ctx, s); err != nil {
+		return requeueOnConflict(client.IgnoreNotFound(err))
+	}
+	if o.releasesFinalizer() {
+		if err := r.patchFinalizer(ctx, s.policy, controllerutil.RemoveFinalizer); client.IgnoreNotFound(err) != nil {
+			return requeueOnConflict(err)
+		}
+	}
+	r.flushEvents(s, o)
+	r.Metrics.observe(s, o)
+	logOutcome(ctx, s, o)
+	return schedule(s, o)
 }
 
 // logOutcome logs why a run did not converge (transient errors are logged by
 // controller-runtime when returned). Messages are the conditions' own, which
 // never carry credentials.
-func logOutcome(ctx context.Context, s *syncState) {
+func logOutcome(ctx context.Context, s *syncState, o outcome) {
 	c := meta.FindStatusCondition(s.policy.Status.Conditions, v1.ReadyCondition)
-	if c == nil || c.Status == metav1.ConditionTrue {
+	if o.releasesFinalizer() || c == nil || c.Status == metav1.ConditionTrue {
 		return
 	}
-	log.FromContext(ctx).Info("policy not ready", "tenant", s.policy.Spec.TenantID, "reason", c.Reason, "message", c.Message)
+	logf.FromContext(ctx).Info("policy not ready", "tenant", s.policy.Spec.TenantID, "reason", c.Reason, "message", c.Message)
 }
 
-// statusPatchTimeout bounds the status patch, which runs on its own context
-// so a reconcile that ran out of time still records why.
+// statusPatchTimeout bounds what finish writes (status, finalizer), which
+// runs on its own context so a reconcile that ran out of time still records
+// why.
 const statusPatchTimeout = 10 * time.Second
 
 // patchStatus writes status with an optimistic lock against the object as read.
 func (r *TenantPurchasePolicyReconciler) patchStatus(ctx context.Context, s *syncState) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
-	defer cancel()
-	return r.Client.Status().Patch(ctx, s.policy, ctrl.MergeFromWithOptions(s.base, ctrl.MergeFromWithOptimisticLock{}))
+	return r.Client.Status().Patch(ctx, s.policy, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{}))
 }
 
 func (r *TenantPurchasePolicyReconciler) now() time.Time {
@@ -190,8 +218,8 @@ func (r *TenantPurchasePolicyReconciler) reconcileTimeout() time.Duration {
 // stored in another spelling (a defaulted duration "2h" comes back as
 // "2h0m0s") would count as a spec change: a new generation and a second,
 // needless reconcile of every new policy.
-func (r *TenantPurchasePolicyReconciler) patchFinalizer(ctx context.Context, policy *v1.TenantPurchasePolicy, change func(ctrl.Object, string) bool) error {
-	patch := ctrl.MergeFromWithOptions(policy.DeepCopy(), ctrl.MergeFromWithOptimisticLock{})
+func (r *TenantPurchasePolicyReconciler) patchFinalizer(ctx context.Context, policy *v1.TenantPurchasePolicy, change func(client.Object, string) bool) error {
+	patch := client.MergeFromWithOptions(policy.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	if !change(policy, v1.Finalizer) {
 		return nil
 	}

@@ -31,11 +31,10 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		s.tracking = &trackingOutcome{disabled: true}
 		return nil
 	}
-	tenant := p.Spec.TenantID
-	subs, err := r.Directory.ListSubscriptions(ctx, tenant, s.cred)
+	subs, err := s.directory.ListSubscriptions(ctx)
 	var skus []graph.SubscribedSku
 	if err == nil {
-		skus, err = r.Directory.ListSubscribedSkus(ctx, tenant, s.cred)
+		skus, err = s.directory.ListSubscribedSkus(ctx)
 	}
 	if err != nil {
 		s.tracking = degraded(err)
@@ -112,7 +111,7 @@ func (r *TenantPurchasePolicyReconciler) recordTransition(ctx context.Context, s
 	p := s.policy
 	var buyer *graph.User
 	if old.BuyerID != "" {
-		u, err := r.Directory.GetUser(ctx, p.Spec.TenantID, s.cred, old.BuyerID)
+		u, err := s.directory.GetUser(ctx, old.BuyerID)
 		switch {
 		case err == nil:
 			buyer = &u

@@ -10,8 +10,12 @@ const (
 	// tenant was read (Drifted tells whether it matches).
 	ReadyCondition = "Ready"
 
-	// ReconcilingCondition (abnormal-true) is True while a spec change is not
-	// yet synced or a transient error is being retried.
+	// ReconcilingCondition (abnormal-true) is True while the controller waits
+	// to go on (Microsoft's Retry-After, or an older policy of the tenant
+	// authenticating first) or retries a transient error. Status is written
+	// once, at the end of a run, so a spec change not yet synced shows as
+	// status.observedGeneration < metadata.generation, which kstatus reads as
+	// InProgress too.
 	ReconcilingCondition = "Reconciling"
 
 	// StalledCondition (abnormal-true) is True when retrying cannot help and a
@@ -32,20 +36,23 @@ const (
 	SubscriptionTrackingDegradedCondition = "SubscriptionTrackingDegraded"
 )
 
-// Reasons of the Ready condition (and of Reconciling while progressing).
+// Reasons of the Ready condition.
 const (
 	// ReasonSucceeded: the tenant matches the policy (Enforce) or was read (Observe).
 	ReasonSucceeded = "Succeeded"
-	// ReasonProgressing: the spec changed and the tenant is being synced.
-	ReasonProgressing = "Progressing"
 	// ReasonSuspended: spec.suspend is true; no call goes to Microsoft.
 	ReasonSuspended = "Suspended"
-	// ReasonDeleting: the policy is being deleted.
+	// ReasonDeleting: the policy is being deleted; the message says whether
+	// deletionPolicy is done or what keeps the finalizer.
 	ReasonDeleting = "Deleting"
 )
 
-// Reasons of Reconciling=True for errors retried on their own.
+// Reasons of Reconciling=True (and Ready=False): the controller goes on by itself.
 const (
+	// ReasonWaitingForOlderPolicy: a policy in its first run lets an older
+	// Enforce policy of the tenant, not yet authenticated, authenticate first
+	// (a few seconds), so two new policies never both write.
+	ReasonWaitingForOlderPolicy = "WaitingForOlderPolicy"
 	// ReasonThrottled: Microsoft answered 429/503 with Retry-After; the next try waits for it.
 	ReasonThrottled = "Throttled"
 	// ReasonTransientError: 5xx, timeout or connection failure; retried with backoff.

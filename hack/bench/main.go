@@ -36,7 +36,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/app"
+	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
 
@@ -95,7 +95,7 @@ func run(n, workers int, soak time.Duration) error {
 	if err != nil {
 		return err
 	}
-	r, err := app.NewReconciler(mgr, app.Config{Endpoints: sim.Endpoints(), HTTPClient: sim.HTTPClient(), CallTimeout: 10 * time.Second, ReconcileTimeout: time.Minute})
+	r, err := controllers.NewReconciler(mgr, controllers.Config{Endpoints: sim.Endpoints(), HTTPClient: sim.HTTPClient(), CallTimeout: 10 * time.Second, ReconcileTimeout: time.Minute})
 	if err != nil {
 		return err
 	}

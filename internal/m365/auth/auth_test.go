@@ -16,8 +16,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/google/go-cmp/cmp"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
@@ -508,13 +506,14 @@ func TestWorkloadIdentity(t *testing.T) {
 	})
 	t.Run("service account missing", func(t *testing.T) {
 		f := newFakeEntra(t)
-		notFound := apierrors.NewNotFound(schema.GroupResource{Resource: "serviceaccounts"}, "m365-contoso")
-		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return "", notFound })).GetToken(context.Background(), licensingScope)
+		// As the controller's ServiceAccount token source reports a missing ServiceAccount.
+		notFound := errors.New(`serviceaccounts "m365-contoso" not found`)
+		_, err := mustCredential(t, f.provider(t, Options{}), workload(func(context.Context) (string, error) { return "", Unavailable(notFound) })).GetToken(context.Background(), licensingScope)
 		if diff := cmp.Diff(errorView{Kind: m365.Unauthorized, Op: "get token", Code: "credential_unavailable", Reason: "service account token"}, viewOf(t, err)); diff != "" {
 			t.Errorf("(-want +got):\n%s", diff)
 		}
-		if !apierrors.IsNotFound(err) {
-			t.Errorf("the Kubernetes error is not reachable through %v", err)
+		if !errors.Is(err, notFound) {
+			t.Errorf("the source's error is not reachable through %v", err)
 		}
 		if got := f.tokenRequests.Load(); got != 0 {
 			t.Errorf("%d token requests without an assertion", got)

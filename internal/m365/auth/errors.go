@@ -12,7 +12,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
@@ -188,16 +187,38 @@ func refusesCredential(code, reason string) bool {
 	return code == "invalid_request" && refusedCredentialAADSTS[num]
 }
 
-// sourceError maps a failure to read credential material from the cluster
-// (the service-account token or the refresh-token Secret): missing or
-// forbidden is a user error (Unauthorized), anything else is Transient.
+// Unavailable marks err, a failure to read credential material (the
+// service-account token, the refresh-token Secret), as one a person must fix:
+// the source is missing, forbidden or refused the request. The credential then
+// fails Unauthorized instead of Transient. The text of err is unchanged.
+// The sources (in the controller, which knows Kubernetes) decide what to mark.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &unavailableError{err}
+}
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// IsUnavailable tells whether err (or an error it wraps) was marked Unavailable.
+func IsUnavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u)
+}
+
+// sourceError maps a failure to read credential material: one marked
+// Unavailable, or a store without a token, is a user error (Unauthorized);
+// anything else is Transient.
 func sourceError(what string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	kind := m365.Transient
-	if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) ||
-		apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || errors.Is(err, ErrNoRefreshToken) {
+	if IsUnavailable(err) || errors.Is(err, ErrNoRefreshToken) {
 		kind = m365.Unauthorized
 	}
 	return &m365.Error{Op: opGetToken, Kind: kind, Code: "credential_unavailable", Reason: what, Err: err}

@@ -148,12 +148,27 @@ type User struct {
 	LicenseStates         []LicenseState
 }
 
+// Tenant is the Graph API of one tenant, called with one credential: the
+// handle a reconcile (or a command-line tool) uses for one run. Get it from
+// Client.For; it is a small value and costs nothing to make.
+type Tenant struct {
+	c        *Client
+	tenantID string
+	cred     azcore.TokenCredential
+}
+
+// For returns the Graph API of tenantID, every call authenticated with cred.
+func (c *Client) For(tenantID string, cred azcore.TokenCredential) Tenant {
+	return Tenant{c: c, tenantID: tenantID, cred: cred}
+}
+
 // ListSubscriptions returns every company subscription of the tenant,
 // following @odata.nextLink through all pages.
-func (c *Client) ListSubscriptions(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]Subscription, error) {
+func (t Tenant) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
+	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	s, err := c.begin(tenantID, cred)
+	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
 		return nil, c.classify(ctx, OpListSubscriptions, tenantID, err, nil)
 	}
@@ -177,10 +192,11 @@ func (c *Client) ListSubscriptions(ctx context.Context, tenantID string, cred az
 
 // ListSubscribedSkus returns every subscribed SKU of the tenant, following
 // @odata.nextLink through all pages. It asks only for the fields it returns.
-func (c *Client) ListSubscribedSkus(ctx context.Context, tenantID string, cred azcore.TokenCredential) ([]SubscribedSku, error) {
+func (t Tenant) ListSubscribedSkus(ctx context.Context) ([]SubscribedSku, error) {
+	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	s, err := c.begin(tenantID, cred)
+	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
 		return nil, c.classify(ctx, OpListSubscribedSkus, tenantID, err, nil)
 	}
@@ -207,13 +223,14 @@ func (c *Client) ListSubscribedSkus(ctx context.Context, tenantID string, cred a
 
 // GetUser reads one user's licence assignments. An unknown user fails with an
 // *m365.Error of Kind NotFound.
-func (c *Client) GetUser(ctx context.Context, tenantID string, cred azcore.TokenCredential, userID string) (User, error) {
+func (t Tenant) GetUser(ctx context.Context, userID string) (User, error) {
+	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if strings.TrimSpace(userID) == "" {
 		return User{}, &m365.Error{Op: OpGetUser, Kind: m365.BadRequest, Reason: "empty user ID"}
 	}
-	s, err := c.begin(tenantID, cred)
+	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
 		return User{}, c.classify(ctx, OpGetUser, tenantID, err, nil)
 	}

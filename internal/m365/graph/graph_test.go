@@ -281,7 +281,7 @@ func checkAuth(t *testing.T, cred *fakeCredential, seen []seenRequest) {
 func TestListSubscriptionsReadsAllPages(t *testing.T) {
 	f := newFakeGraph(t)
 	cred := &fakeCredential{token: testToken}
-	got, err := newClient(t, f, 0).ListSubscriptions(context.Background(), testTenant, cred)
+	got, err := newClient(t, f, 0).For(testTenant, cred).ListSubscriptions(context.Background())
 	if err != nil {
 		t.Fatalf("ListSubscriptions: %v", err)
 	}
@@ -303,7 +303,7 @@ func TestListSubscriptionsReadsAllPages(t *testing.T) {
 func TestListSubscribedSkusReadsAllPagesWithSelect(t *testing.T) {
 	f := newFakeGraph(t)
 	cred := &fakeCredential{token: testToken}
-	got, err := newClient(t, f, 0).ListSubscribedSkus(context.Background(), testTenant, cred)
+	got, err := newClient(t, f, 0).For(testTenant, cred).ListSubscribedSkus(context.Background())
 	if err != nil {
 		t.Fatalf("ListSubscribedSkus: %v", err)
 	}
@@ -326,7 +326,7 @@ func TestListSubscribedSkusReadsAllPagesWithSelect(t *testing.T) {
 func TestGetUserReadsLicences(t *testing.T) {
 	f := newFakeGraph(t)
 	cred := &fakeCredential{token: testToken}
-	got, err := newClient(t, f, 0).GetUser(context.Background(), testTenant, cred, testUserID)
+	got, err := newClient(t, f, 0).For(testTenant, cred).GetUser(context.Background(), testUserID)
 	if err != nil {
 		t.Fatalf("GetUser: %v", err)
 	}
@@ -354,16 +354,16 @@ type call func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential
 
 var (
 	listSubscriptions call = func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential) error {
-		_, err := c.ListSubscriptions(ctx, testTenant, cred)
+		_, err := c.For(testTenant, cred).ListSubscriptions(ctx)
 		return err
 	}
 	listSkus call = func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential) error {
-		_, err := c.ListSubscribedSkus(ctx, testTenant, cred)
+		_, err := c.For(testTenant, cred).ListSubscribedSkus(ctx)
 		return err
 	}
 	getUser = func(id string) call {
 		return func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential) error {
-			_, err := c.GetUser(ctx, testTenant, cred, id)
+			_, err := c.For(testTenant, cred).GetUser(ctx, id)
 			return err
 		}
 	}
@@ -490,7 +490,7 @@ func TestErrorsAreTypedAndNeverRetried(t *testing.T) {
 
 func TestUnknownUserIsNotFound(t *testing.T) {
 	f := newFakeGraph(t)
-	_, err := newClient(t, f, 0).GetUser(context.Background(), testTenant, &fakeCredential{token: testToken}, "no-such-user")
+	_, err := newClient(t, f, 0).For(testTenant, &fakeCredential{token: testToken}).GetUser(context.Background(), "no-such-user")
 	want := failure{Kind: m365.NotFound, Op: graph.OpGetUser, StatusCode: 404, Code: "Request_ResourceNotFound", Reason: "Resource does not exist."}
 	if diff := cmp.Diff(want, failureOf(t, err)); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
@@ -618,14 +618,14 @@ func TestConcurrentCalls(t *testing.T) {
 			tenant := fmt.Sprintf("tenant-%d", i%4)
 			cred := &fakeCredential{token: testToken}
 			if i%2 == 0 {
-				got, err := c.ListSubscriptions(context.Background(), tenant, cred)
+				got, err := c.For(tenant, cred).ListSubscriptions(context.Background())
 				if err == nil && len(got) != 5 {
 					err = fmt.Errorf("%s: %d subscriptions, want 5", tenant, len(got))
 				}
 				errs <- err
 				return
 			}
-			_, err := c.GetUser(context.Background(), tenant, cred, testUserID)
+			_, err := c.For(tenant, cred).GetUser(context.Background(), testUserID)
 			errs <- err
 		})
 	}

@@ -97,7 +97,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 	cred := simCredential(t, sim, readerClientID)
 	ctx := context.Background()
 
-	subs, err := c.ListSubscriptions(ctx, simTenant, cred)
+	subs, err := c.For(simTenant, cred).ListSubscriptions(ctx)
 	if err != nil {
 		t.Fatalf("ListSubscriptions: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 		t.Errorf("subscriptions (-simulator +client):\n%s", diff)
 	}
 
-	skus, err := c.ListSubscribedSkus(ctx, simTenant, cred)
+	skus, err := c.For(simTenant, cred).ListSubscribedSkus(ctx)
 	if err != nil {
 		t.Fatalf("ListSubscribedSkus: %v", err)
 	}
@@ -137,7 +137,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 		t.Errorf("subscription IDs across subscribed SKUs (-want +got):\n%s", diff)
 	}
 
-	buyer, err := c.GetUser(ctx, simTenant, cred, bought.OwnerID)
+	buyer, err := c.For(simTenant, cred).GetUser(ctx, bought.OwnerID)
 	if err != nil {
 		t.Fatalf("GetUser: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 
 func TestSimulatorForbiddenWithoutOrganizationRead(t *testing.T) {
 	sim, _ := startSim(t)
-	_, err := simClient(t, sim).ListSubscriptions(context.Background(), simTenant, simCredential(t, sim, usersClientID))
+	_, err := simClient(t, sim).For(simTenant, simCredential(t, sim, usersClientID)).ListSubscriptions(context.Background())
 	e, ok := m365.AsError(err)
 	if !ok {
 		t.Fatalf("error %v is not an *m365.Error", err)

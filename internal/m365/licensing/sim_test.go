@@ -97,7 +97,7 @@ func TestSimListAndSet(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
 
-	products, err := f.client.ListProducts(ctx, f.tenant, f.writer)
+	products, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,17 +111,17 @@ func TestSimListAndSet(t *testing.T) {
 		}
 	}
 
-	if err := f.client.SetProduct(ctx, f.tenant, f.writer, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := f.sim.Policy(f.tenant, "CFQ7TTC0MM8R"); got != licensing.ValueDisabled {
 		t.Errorf("simulator holds %q after SetProduct, want Disabled", got)
 	}
 	// PUT is idempotent: the same value again succeeds and changes nothing.
-	if err := f.client.SetProduct(ctx, f.tenant, f.writer, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Errorf("repeating a PUT: %v", err)
 	}
-	products, err = f.client.ListProducts(ctx, f.tenant, f.reader)
+	products, err = f.client.For(f.tenant, f.reader).ListProducts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,10 +133,10 @@ func TestSimListAndSet(t *testing.T) {
 func TestSimOfferTypes(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
-	if err := f.client.SetOfferType(ctx, f.tenant, f.writer, "SaaS", licensing.ValueDisabled); err != nil {
+	if err := f.client.For(f.tenant, f.writer).SetOfferType(ctx, "SaaS", licensing.ValueDisabled); err != nil {
 		t.Fatal(err)
 	}
-	items, err := f.client.ListOfferTypes(ctx, f.tenant, f.writer)
+	items, err := f.client.For(f.tenant, f.writer).ListOfferTypes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,12 +154,12 @@ func TestSimErrors(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
 
-	err := f.client.SetProduct(ctx, f.tenant, f.writer, "CFQ7TTC0XXXX", licensing.ValueDisabled)
+	err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0XXXX", licensing.ValueDisabled)
 	if e, ok := m365.AsError(err); !ok || e.Kind != m365.NotFound || !strings.Contains(e.Reason, "GetProductDetailsByProductIdAsync") {
 		t.Errorf("unknown product: want NotFound with Microsoft's reason, got %v", err)
 	}
 
-	err = f.client.SetProduct(ctx, f.tenant, f.reader, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	err = f.client.For(f.tenant, f.reader).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 	e, ok := m365.AsError(err)
 	if !ok || e.Kind != m365.Forbidden || e.Code != "Forbidden" || e.Reason == "" {
 		t.Fatalf("PUT with Policy.Read only: want Forbidden with code and reason, got %v", err)
@@ -187,14 +187,14 @@ func TestSimThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err := f.client.ListProducts(ctx, f.tenant, f.writer)
+	_, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
 	if m365.KindOf(err) != m365.Throttled || m365.RetryAfterOf(err) != 30*time.Second {
 		t.Fatalf("want Throttled for 30s, got %v", err)
 	}
 	sent := f.licensingRequests()
 
 	f.clock.Advance(29 * time.Second)
-	err = f.client.SetProduct(ctx, f.tenant, f.writer, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	err = f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 	if m365.KindOf(err) != m365.Throttled || m365.RetryAfterOf(err) != time.Second {
 		t.Errorf("inside the window: want Throttled for the remaining 1s, got %v", err)
 	}
@@ -203,7 +203,7 @@ func TestSimThrottle(t *testing.T) {
 	}
 
 	f.clock.Advance(time.Second)
-	if err := f.client.SetProduct(ctx, f.tenant, f.writer, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Errorf("after the window: %v", err)
 	}
 	log := f.sim.Requests(f.tenant)

@@ -1,16 +1,17 @@
-// Package app wires the Microsoft 365 clients into the reconciler; the
-// controller binary and the integration tests build it the same way.
-package app
+package controllers
+
+// Wiring: the real Microsoft 365 clients and the cluster's credential sources
+// put into the reconciler. The controller binary, the integration suite and
+// the bench build it the same way, with NewReconciler.
 
 import (
-	"context"
 	"net/http"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
@@ -26,7 +27,7 @@ type Config struct {
 	CallTimeout      time.Duration
 	ReconcileTimeout time.Duration
 	// Metrics may be nil (no metrics).
-	Metrics *controllers.Metrics
+	Metrics *Metrics
 	// Now is the reconciler's clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -34,7 +35,7 @@ type Config struct {
 // NewReconciler builds the reconciler with the real clients. They share one
 // not-before gate, so a Retry-After from a host holds every call of that
 // tenant to that host, whichever client sends it.
-func NewReconciler(mgr ctrl.Manager, c Config) (*controllers.TenantPurchasePolicyReconciler, error) {
+func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler, error) {
 	if err := c.Endpoints.Validate(); err != nil {
 		return nil, err
 	}
@@ -57,21 +58,32 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*controllers.TenantPurchasePolic
 	if err != nil {
 		return nil, err
 	}
-	return &controllers.TenantPurchasePolicyReconciler{
-		Client:      mgr.GetClient(),
-		APIReader:   mgr.GetAPIReader(),
-		Recorder:    mgr.GetEventRecorder("purchase-policy-controller"),
-		Policies:    lic,
-		Directory:   dir,
-		Credentials: creds,
-		Assertions: func(ns, sa string) func(context.Context) (string, error) {
-			return auth.ServiceAccountAssertion(direct, ns, sa)
-		},
-		RefreshTokens: func(ns, name, key string) auth.RefreshTokenStore {
-			return auth.SecretRefreshTokenStore(direct, ns, name, key)
-		},
+	return &TenantPurchasePolicyReconciler{
+		Client:           mgr.GetClient(),
+		APIReader:        mgr.GetAPIReader(),
+		Recorder:         mgr.GetEventRecorder("purchase-policy-controller"),
+		Policies:         licensingAPI{lic},
+		Directory:        graphAPI{dir},
+		Credentials:      creds,
+		Assertions:       ServiceAccountTokens(direct),
+		RefreshTokens:    SecretRefreshTokens(direct),
 		Now:              c.Now,
 		ReconcileTimeout: c.ReconcileTimeout,
 		Metrics:          c.Metrics,
 	}, nil
+}
+
+// licensingAPI and graphAPI connect the real clients to the interfaces the
+// reconciler owns.
+type (
+	licensingAPI struct{ c *licensing.Client }
+	graphAPI     struct{ c *graph.Client }
+)
+
+func (a licensingAPI) For(tenantID string, cred azcore.TokenCredential) TenantPolicies {
+	return a.c.For(tenantID, cred)
+}
+
+func (a graphAPI) For(tenantID string, cred azcore.TokenCredential) TenantDirectory {
+	return a.c.For(tenantID, cred)
 }

@@ -1,4 +1,4 @@
-package controllers
+package plan
 
 import (
 	"testing"
@@ -18,24 +18,24 @@ const (
 	idUnknown = "CFQ7TTC0ZZZ9"
 )
 
-// item is a product as the licensing API reports it.
+// licItem is a product as the licensing API reports it.
 func licItem(id, value string) licensing.Item {
 	return licensing.Item{PolicyID: "AllowSelfServicePurchase", ProductID: id, ProductName: "name of " + id, PolicyValue: value}
 }
 
-// offerItem is an offer type as the licensing API reports it.
+// licOffer is an offer type as the licensing API reports it.
 func licOffer(offer, value string) licensing.Item {
 	return licensing.Item{PolicyID: "AllowSelfServicePurchase", OfferType: offer, PolicyValue: value}
 }
 
-// tgt is the expected target of a product.
-func wantTarget(id, observed string, desired v1.PolicyValue, source v1.DesiredSource) target {
-	return target{ID: id, Name: "name of " + id, Observed: observed, Desired: desired, Source: source}
+// wantTarget is the expected Target of a product.
+func wantTarget(id, observed string, desired v1.PolicyValue, source v1.DesiredSource) Target {
+	return Target{ID: id, Name: "name of " + id, Observed: observed, Desired: desired, Source: source}
 }
 
 func metaTime(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
 
-func TestComputeDesired(t *testing.T) {
+func TestCompute(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	later, later2, earlier := now.Add(time.Hour), now.Add(2*time.Hour), now.Add(-time.Hour)
 	enabled, disabled := string(v1.PolicyEnabled), string(v1.PolicyDisabled)
@@ -46,13 +46,13 @@ func TestComputeDesired(t *testing.T) {
 		spec       v1.TenantPurchasePolicySpec
 		products   []licensing.Item
 		offerTypes []licensing.Item
-		want       plan
+		want       Plan
 	}{
 		"default only": {
 			reason:   "every product the tenant reports, listed or not, gets default, sorted by ID",
 			spec:     v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled)},
 			products: tenant,
-			want: plan{products: []target{
+			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idTeamsEx, disabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault),
@@ -63,7 +63,7 @@ func TestComputeDesired(t *testing.T) {
 			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled),
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}}},
 			products: tenant,
-			want: plan{products: []target{
+			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idTeamsEx, disabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idCopilot, enabled, v1.PolicyOnlyTrials, v1.SourceRule),
@@ -74,7 +74,7 @@ func TestComputeDesired(t *testing.T) {
 			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled),
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RuleUnmanaged}}},
 			products: tenant,
-			want: plan{products: []target{
+			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idTeamsEx, disabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idCopilot, enabled, "", v1.SourceUnmanaged),
@@ -85,20 +85,20 @@ func TestComputeDesired(t *testing.T) {
 			spec: v1.TenantPurchasePolicySpec{Default: v1.RuleUnmanaged,
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyDisabled)}}},
 			products: tenant,
-			want: plan{products: []target{
+			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, "", v1.SourceUnmanaged),
 				wantTarget(idTeamsEx, disabled, "", v1.SourceUnmanaged),
 				wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceRule),
 			}},
 		},
 		"until in the future": {
-			reason: "a temporary rule applies until it expires, and the plan wakes at the earliest expiry",
+			reason: "a temporary rule applies until it expires, and the Plan wakes at the earliest expiry",
 			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(later2)},
 				{ProductID: idPBIPro, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(later)},
 			}},
 			products: tenant,
-			want: plan{nextExpiry: &later, products: []target{
+			want: Plan{NextExpiry: &later, Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyEnabled, v1.SourceRule),
 				wantTarget(idTeamsEx, disabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idCopilot, enabled, v1.PolicyEnabled, v1.SourceRule),
@@ -110,7 +110,7 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(earlier)},
 			}},
 			products: tenant,
-			want: plan{products: []target{
+			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idTeamsEx, disabled, v1.PolicyDisabled, v1.SourceDefault),
 				wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceExpiredRule),
@@ -122,16 +122,16 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(now)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want:     plan{products: []target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceExpiredRule)}},
+			want:     Plan{Products: []Target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceExpiredRule)}},
 		},
 		"until one nanosecond ahead": {
-			reason: "just before until the rule still applies and the plan wakes at until",
+			reason: "just before until the rule still applies and the Plan wakes at until",
 			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(now.Add(time.Nanosecond))},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want: plan{nextExpiry: timePtr(now.Add(time.Nanosecond)),
-				products: []target{wantTarget(idCopilot, enabled, v1.PolicyEnabled, v1.SourceRule)}},
+			want: Plan{NextExpiry: timePtr(now.Add(time.Nanosecond)),
+				Products: []Target{wantTarget(idCopilot, enabled, v1.PolicyEnabled, v1.SourceRule)}},
 		},
 		"expired rule with unmanaged default": {
 			reason: "when the rule expires and default is Unmanaged, the product is left alone",
@@ -139,7 +139,7 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyDisabled), Until: metaTime(earlier)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want:     plan{products: []target{wantTarget(idCopilot, enabled, "", v1.SourceUnmanaged)}},
+			want:     Plan{Products: []Target{wantTarget(idCopilot, enabled, "", v1.SourceUnmanaged)}},
 		},
 		"unknown product": {
 			reason: "a rule naming a product the tenant lacks is reported; the others are still planned",
@@ -147,8 +147,8 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idUnknown, Policy: v1.RulePolicy(v1.PolicyDisabled)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want: plan{unknown: []string{idUnknown},
-				products: []target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
+			want: Plan{Unknown: []string{idUnknown},
+				Products: []Target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
 		},
 		"expired unknown product": {
 			reason: "an expired rule no longer asks for anything, so its unknown product is not reported",
@@ -156,7 +156,7 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idUnknown, Policy: v1.RulePolicy(v1.PolicyDisabled), Until: metaTime(earlier)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want:     plan{products: []target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
+			want:     Plan{Products: []Target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
 		},
 		"unmanaged unknown product": {
 			reason: "an Unmanaged rule writes nothing, so a product the tenant lacks is no error",
@@ -164,7 +164,7 @@ func TestComputeDesired(t *testing.T) {
 				{ProductID: idUnknown, Policy: v1.RuleUnmanaged},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
-			want:     plan{products: []target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
+			want:     Plan{Products: []Target{wantTarget(idCopilot, enabled, v1.PolicyDisabled, v1.SourceDefault)}},
 		},
 		"offer types": {
 			reason: "offer types follow their rules only, keyed by offer type; default never covers them",
@@ -173,7 +173,7 @@ func TestComputeDesired(t *testing.T) {
 				{OfferType: "DYNAMICSBC", Policy: v1.PolicyEnabled},
 			}},
 			offerTypes: []licensing.Item{licOffer("SaaS", enabled), licOffer("POWERBIVISUALS", enabled), licOffer("DYNAMICSBC", enabled)},
-			want: plan{offerTypes: []target{
+			want: Plan{OfferTypes: []Target{
 				{ID: "SaaS", Observed: enabled, Desired: v1.PolicyDisabled, Source: v1.SourceRule},
 				{ID: "DYNAMICSBC", Observed: enabled, Desired: v1.PolicyEnabled, Source: v1.SourceRule},
 			}},
@@ -184,14 +184,14 @@ func TestComputeDesired(t *testing.T) {
 				{OfferType: "DYNAMICSCE", Policy: v1.PolicyDisabled},
 			}},
 			offerTypes: []licensing.Item{licOffer("SaaS", enabled)},
-			want:       plan{unknown: []string{"DYNAMICSCE"}},
+			want:       Plan{Unknown: []string{"DYNAMICSCE"}},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := computeDesired(&tc.spec, tc.products, tc.offerTypes, now)
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(plan{})); diff != "" {
-				t.Errorf("%s\ncomputeDesired (-want +got):\n%s", tc.reason, diff)
+			got := Compute(&tc.spec, tc.products, tc.offerTypes, now)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s\nCompute (-want +got):\n%s", tc.reason, diff)
 			}
 		})
 	}
@@ -200,17 +200,17 @@ func TestComputeDesired(t *testing.T) {
 func TestTargetDiffers(t *testing.T) {
 	cases := map[string]struct {
 		reason  string
-		t       target
+		t       Target
 		managed bool
 		differs bool
 	}{
-		"managed and equal":   {"a managed product at its value needs no write", target{Observed: "Disabled", Desired: v1.PolicyDisabled}, true, false},
-		"managed and differs": {"a managed product at another value needs a write", target{Observed: "Enabled", Desired: v1.PolicyDisabled}, true, true},
-		"unmanaged":           {"an Unmanaged product never differs, so it is never written", target{Observed: "Enabled"}, false, false},
+		"managed and equal":   {"a managed product at its value needs no write", Target{Observed: "Disabled", Desired: v1.PolicyDisabled}, true, false},
+		"managed and differs": {"a managed product at another value needs a write", Target{Observed: "Enabled", Desired: v1.PolicyDisabled}, true, true},
+		"unmanaged":           {"an Unmanaged product never differs, so it is never written", Target{Observed: "Enabled"}, false, false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := []bool{tc.t.managed(), tc.t.differs()}
+			got := []bool{tc.t.Managed(), tc.t.Differs()}
 			if diff := cmp.Diff([]bool{tc.managed, tc.differs}, got); diff != "" {
 				t.Errorf("%s\n[managed differs] (-want +got):\n%s", tc.reason, diff)
 			}

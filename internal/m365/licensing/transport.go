@@ -1,5 +1,9 @@
 package licensing
 
+// How one request reaches the policy API: token, not-before gate, per-call
+// timeout, size-capped body and the mapping of every failure to an
+// *m365.Error. The calls themselves are in api.go.
+
 import (
 	"bytes"
 	"context"
@@ -157,17 +161,6 @@ func decodeBody(op string, resp *http.Response, out any) error {
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		return &m365.Error{Kind: m365.Transient, Op: op, StatusCode: resp.StatusCode, Reason: reasonBadBody, Err: err}
-	}
-	return nil
-}
-
-// checkSetArgs refuses a PUT with an empty key or value before anything is sent.
-func checkSetArgs(op, key, value string) error {
-	switch {
-	case key == "":
-		return &m365.Error{Kind: m365.BadRequest, Op: op, Reason: reasonEmptyKey}
-	case value == "":
-		return &m365.Error{Kind: m365.BadRequest, Op: op, Reason: reasonEmptyValue}
 	}
 	return nil
 }

@@ -70,12 +70,12 @@ func slow(w http.ResponseWriter, r *http.Request) {
 }
 
 func listProducts(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-	_, err := c.ListProducts(ctx, testTenant, cred)
+	_, err := c.For(testTenant, cred).ListProducts(ctx)
 	return err
 }
 
 func setCopilot(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-	return c.SetProduct(ctx, testTenant, cred, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	return c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 }
 
 func TestErrors(t *testing.T) {
@@ -172,7 +172,7 @@ func TestErrors(t *testing.T) {
 			reason:  "a PUT without a value is refused before anything is sent",
 			handler: respond(200, ``),
 			call: func(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-				return c.SetOfferType(ctx, testTenant, cred, "SaaS", "")
+				return c.For(testTenant, cred).SetOfferType(ctx, "SaaS", "")
 			},
 			want: wantErr{Kind: m365.BadRequest, Reason: "no policy value given"},
 		},
@@ -219,7 +219,7 @@ func TestTokenErrorPassesThrough(t *testing.T) {
 	cred := fakeCred{get: func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 		return azcore.AccessToken{}, authErr
 	}}
-	_, err := c.ListProducts(context.Background(), testTenant, cred)
+	_, err := c.For(testTenant, cred).ListProducts(context.Background())
 	if err != authErr { //nolint:errorlint // identity is the point
 		t.Errorf("want the credential's error unchanged, got %v", err)
 	}
@@ -241,7 +241,7 @@ func TestCanceledContext(t *testing.T) {
 		cancel()
 		return azcore.AccessToken{Token: testToken}, nil
 	}}
-	_, err := c.ListProducts(ctx, testTenant, cred)
+	_, err := c.For(testTenant, cred).ListProducts(ctx)
 	if !errors.Is(err, context.Canceled) || m365.KindOf(err) != "" {
 		t.Errorf("want context.Canceled, got %v", err)
 	}
@@ -322,7 +322,7 @@ func TestGateIsPerTenant(t *testing.T) {
 	if err := setCopilot(context.Background(), c, cred); m365.KindOf(err) != m365.Throttled {
 		t.Fatalf("want Throttled, got %v", err)
 	}
-	if _, err := c.ListProducts(context.Background(), "00000000-0000-0000-0000-000000000001", cred); err != nil {
+	if _, err := c.For("00000000-0000-0000-0000-000000000001", cred).ListProducts(context.Background()); err != nil {
 		t.Errorf("another tenant was held back: %v", err)
 	}
 	if err := gate.Check(testTenant, strings.TrimPrefix(srv.URL, "https://")); m365.KindOf(err) != m365.Throttled {
@@ -330,62 +330,21 @@ func TestGateIsPerTenant(t *testing.T) {
 	}
 }
 
-func TestNew(t *testing.T) {
-	cases := map[string]struct {
-		endpoint string
-		wantErr  bool
-	}{
-		"origin":           {endpoint: "https://licensing.m365.microsoft.com"},
-		"trailing slash":   {endpoint: "https://127.0.0.1:8443/"},
-		"plain http":       {endpoint: "http://licensing.m365.microsoft.com", wantErr: true},
-		"with path":        {endpoint: "https://licensing.m365.microsoft.com/v1.0", wantErr: true},
-		"empty":            {endpoint: "", wantErr: true},
-		"with query":       {endpoint: "https://licensing.m365.microsoft.com?x=1", wantErr: true},
-		"with user info":   {endpoint: "https://u:p@licensing.m365.microsoft.com", wantErr: true},
-		"not a url at all": {endpoint: "::", wantErr: true},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			_, err := licensing.New(licensing.Options{Endpoint: tc.endpoint})
-			if (err != nil) != tc.wantErr {
-				t.Errorf("New(%q): wantErr %v, got %v", tc.endpoint, tc.wantErr, err)
-			}
-		})
-	}
-}
-
-// TestTrailingSlashEndpoint checks that an origin with a trailing slash
-// still produces the documented path.
-func TestTrailingSlashEndpoint(t *testing.T) {
-	var path string
+// TestCorrelationIDPerCall checks that each call carries a fresh id, so two
+// calls are never confused in a support case.
+func TestCorrelationIDPerCall(t *testing.T) {
+	var ids []string
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		path = r.URL.EscapedPath()
+		ids = append(ids, r.Header.Get("x-ms-correlation-id"))
 		_, _ = io.WriteString(w, `{"items":[]}`)
 	})
-	c := newClient(t, srv, func(o *licensing.Options) { o.Endpoint = srv.URL + "/" })
-	if _, err := c.ListProducts(context.Background(), testTenant, &staticCred{}); err != nil {
-		t.Fatal(err)
+	c := newClient(t, srv, nil)
+	for range 2 {
+		if _, err := c.For(testTenant, &staticCred{}).ListProducts(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if path != "/v1.0/policies/AllowSelfServicePurchase/products" {
-		t.Errorf("path %q", path)
-	}
-}
-
-func TestOfferTypeKey(t *testing.T) {
-	cases := map[string]struct {
-		reason string
-		item   licensing.Item
-		want   string
-	}{
-		"offerType field": {reason: "the offerType field wins when present", item: licensing.Item{OfferType: "SaaS", ProductID: "ignored"}, want: "SaaS"},
-		"productId only":  {reason: "without offerType the productId is the key", item: licensing.Item{ProductID: "DYNAMICSBC"}, want: "DYNAMICSBC"},
-		"neither":         {reason: "nothing to key on", item: licensing.Item{ProductName: "x"}, want: ""},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, licensing.OfferTypeKey(tc.item)); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
-			}
-		})
+	if len(ids) != 2 || ids[0] == ids[1] || ids[0] == "" {
+		t.Errorf("want two different correlation ids, got %q", ids)
 	}
 }

@@ -39,7 +39,7 @@ func TestWire(t *testing.T) {
 			answer: `{"Items":[{"PolicyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"Microsoft 365 Copilot","productID":"CFQ7TTC0MM8R","extra":1},` +
 				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI Pro","productId":"CFQ7TTC0H9MP"}]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.ListProducts(ctx, testTenant, cred)
+				return c.For(testTenant, cred).ListProducts(ctx)
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},
@@ -52,7 +52,7 @@ func TestWire(t *testing.T) {
 			reason: "an empty list is an empty slice, not an error",
 			answer: `{"items":[]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.ListProducts(ctx, testTenant, cred)
+				return c.For(testTenant, cred).ListProducts(ctx)
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},
@@ -63,7 +63,7 @@ func TestWire(t *testing.T) {
 			answer: `{"items":[{"policyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"SaaS","productId":"SaaS"},` +
 				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI visuals","productId":"x","offerType":"POWERBIVISUALS"}]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.ListOfferTypes(ctx, testTenant, cred)
+				return c.For(testTenant, cred).ListOfferTypes(ctx)
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=OfferType",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},
@@ -76,7 +76,7 @@ func TestWire(t *testing.T) {
 			reason: "PUT products/{id} with the value as JSON",
 			answer: `{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productId":"CFQ7TTC0MM8R"}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.SetProduct(ctx, testTenant, cred, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+				return nil, c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/CFQ7TTC0MM8R",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
@@ -85,7 +85,7 @@ func TestWire(t *testing.T) {
 		"set product, odd id": {
 			reason: "the product ID is one escaped path segment, never a path or query",
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.SetProduct(ctx, testTenant, cred, "../x?y z", licensing.ValueEnabled)
+				return nil, c.For(testTenant, cred).SetProduct(ctx, "../x?y z", licensing.ValueEnabled)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/..%2Fx%3Fy%20z",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
@@ -94,7 +94,7 @@ func TestWire(t *testing.T) {
 		"set offer type": {
 			reason: "PUT offerTypes/{offerType} with the value as JSON",
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.SetOfferType(ctx, testTenant, cred, "SaaS", licensing.ValueOnlyTrialsWithoutPaymentMethod)
+				return nil, c.For(testTenant, cred).SetOfferType(ctx, "SaaS", licensing.ValueOnlyTrialsWithoutPaymentMethod)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/offerTypes/SaaS",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
@@ -138,21 +138,21 @@ func TestWire(t *testing.T) {
 	}
 }
 
-// TestCorrelationIDPerCall checks that each call carries a fresh id, so two
-// calls are never confused in a support case.
-func TestCorrelationIDPerCall(t *testing.T) {
-	var ids []string
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		ids = append(ids, r.Header.Get("x-ms-correlation-id"))
-		_, _ = io.WriteString(w, `{"items":[]}`)
-	})
-	c := newClient(t, srv, nil)
-	for range 2 {
-		if _, err := c.ListProducts(context.Background(), testTenant, &staticCred{}); err != nil {
-			t.Fatal(err)
-		}
+func TestOfferTypeKey(t *testing.T) {
+	cases := map[string]struct {
+		reason string
+		item   licensing.Item
+		want   string
+	}{
+		"offerType field": {reason: "the offerType field wins when present", item: licensing.Item{OfferType: "SaaS", ProductID: "ignored"}, want: "SaaS"},
+		"productId only":  {reason: "without offerType the productId is the key", item: licensing.Item{ProductID: "DYNAMICSBC"}, want: "DYNAMICSBC"},
+		"neither":         {reason: "nothing to key on", item: licensing.Item{ProductName: "x"}, want: ""},
 	}
-	if len(ids) != 2 || ids[0] == ids[1] || ids[0] == "" {
-		t.Errorf("want two different correlation ids, got %q", ids)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, licensing.OfferTypeKey(tc.item)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
+			}
+		})
 	}
 }
