@@ -39,7 +39,7 @@ var _ = Describe("credential sources", func() {
 		ctx := context.Background()
 		Expect(k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: sa,
 			Annotations: map[string]string{auth.WorkloadIdentityClientIDAnnotation: f.clientID}}})).To(Succeed())
-		issuer, jwks := serviceAccountIssuer(testEnv.Config)
+		issuer, jwks := serviceAccountIssuer(env.Config)
 		f.register(m365sim.App{ClientID: f.clientID, Permissions: []string{m365sim.PermPolicyReadWrite}, Federated: &m365sim.FederatedCredential{
 			Issuer: issuer, Subject: "system:serviceaccount:" + ns + ":" + sa, Audience: auth.AudienceTokenExchange, JWKS: jwks}})
 		tokens := controllers.ServiceAccountTokens(k8s)

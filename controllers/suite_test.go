@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,11 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -35,7 +30,7 @@ import (
 // simulator over TLS, and the manager running the real reconciler with the
 // real clients, exactly as cmd/main.go wires them.
 var (
-	testEnv   *envtest.Environment
+	env       *testsupport.Env
 	k8s       client.Client // direct (uncached) client for assertions
 	sim       *m365sim.Server
 	clockSkew atomic.Int64 // the reconciler's clock = time.Now() + clockSkew
@@ -52,21 +47,10 @@ func TestControllers(t *testing.T) {
 
 var _ = BeforeSuite(func() {
 	logf.SetLogger(zap.New(zap.WriteTo(io.MultiWriter(GinkgoWriter, &controllerLog)), zap.UseDevMode(true)))
-	Expect(os.Getenv("KUBEBUILDER_ASSETS")).NotTo(BeEmpty(), "run through `make test` (KUBEBUILDER_ASSETS=$(bash hack/envtest-bins.sh))")
-
-	scheme := runtime.NewScheme()
-	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	Expect(v1.AddToScheme(scheme)).To(Succeed())
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-	}
-	cfg, err := testEnv.Start()
+	var err error
+	env, err = testsupport.StartEnv()
 	Expect(err).NotTo(HaveOccurred())
-	k8s, err = client.New(cfg, client.Options{Scheme: scheme})
-	Expect(err).NotTo(HaveOccurred())
+	k8s = env.Client
 
 	sim, err = m365sim.New(m365sim.Options{PageSize: 5})
 	Expect(err).NotTo(HaveOccurred())
@@ -87,7 +71,7 @@ var _ = BeforeSuite(func() {
 // cmd/main.go wires it to Microsoft, on the skewable test clock.
 func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{Scheme: testEnv.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	Expect(err).NotTo(HaveOccurred())
 	r, err := controllers.NewReconciler(mgr, controllers.Config{
 		Endpoints:        sim.Endpoints(),
@@ -107,9 +91,7 @@ var _ = AfterSuite(func() {
 	if sim != nil {
 		sim.Close()
 	}
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
-	}
+	Expect(env.Stop()).To(Succeed())
 })
 
 // testTenant is one simulated tenant with an app and a namespace holding its

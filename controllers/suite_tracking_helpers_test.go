@@ -158,9 +158,18 @@ func graphCalls(t testTenant, route string) int {
 	return sim.Requests(t.ID).Counts["graph GET "+route]
 }
 
-// quietly is how long a spec watches for an Event that must not come: Events
-// are written asynchronously after the reconcile that emits them.
-const quietly = 2 * time.Second
+// eventCountAfterNextRun runs the policy once more, as a user would, and
+// then counts its Events of reason: a spec asserting that an earlier run
+// emitted nothing more looks after a later run instead of watching a clock.
+// Events are posted asynchronously, milliseconds after the run that emits
+// them; a whole further run (Graph reads and a status patch, then the
+// annotation seen handled) takes longer, so an Event an earlier run emitted
+// has arrived by then.
+func eventCountAfterNextRun(p *v1.TenantPurchasePolicy, reason string) int {
+	GinkgoHelper()
+	reconcileNow(p)
+	return eventCount(p, reason)
+}
 
 // eventWait bounds the wait for an Event that must come.
 const eventWait = 10 * time.Second

@@ -58,7 +58,7 @@ var _ = Describe("subscription tracking", func() {
 		Expect(got.FullRefundUntil.Time).To(BeTemporally("==", renewal.Add(day)))
 		Expect(got.ProratedRefundUntil.Time).To(BeTemporally("==", renewal.Add(7*day)))
 
-		Consistently(func() int { return eventCount(p, v1.EventSelfServicePurchase) }).WithTimeout(quietly).Should(Equal(1), "a renewal is not a new purchase")
+		Expect(eventCountAfterNextRun(p, v1.EventSelfServicePurchase)).To(Equal(1), "a renewal is not a new purchase")
 		Expect(graphCalls(t, "subscriptions")).To(BeNumerically(">=", 3), "every sync read the subscriptions")
 		Expect(graphCalls(t, "users-list")).To(BeZero(), "the directory is never listed")
 		Expect(graphCalls(t, "user")).To(BeZero(), "no user is read while no subscription changes hands")
@@ -78,7 +78,7 @@ var _ = Describe("subscription tracking", func() {
 		clockSkew.Store(int64(day - refundLead - time.Hour))
 		p = reconcileNow(p)
 		Expect(selfService(p, bought.ID).RefundWarned).To(BeFalse())
-		Consistently(func() int { return eventCount(p, v1.EventRefundWindowClosing) }).WithTimeout(quietly).Should(BeZero())
+		Expect(eventCountAfterNextRun(p, v1.EventRefundWindowClosing)).To(BeZero())
 
 		By("inside the lead time: one warning")
 		clockSkew.Store(int64(day - refundLead + time.Hour))
@@ -90,7 +90,7 @@ var _ = Describe("subscription tracking", func() {
 		By("the next reconcile: no second warning")
 		p = reconcileNow(p)
 		Expect(selfService(p, bought.ID).RefundWarned).To(BeTrue())
-		Consistently(func() int { return eventCount(p, v1.EventRefundWindowClosing) }).WithTimeout(quietly).Should(Equal(1))
+		Expect(eventCountAfterNextRun(p, v1.EventRefundWindowClosing)).To(Equal(1))
 	})
 
 	It("records an admin takeover exactly once, also when the controller restarted in between", func() {
@@ -131,7 +131,7 @@ var _ = Describe("subscription tracking", func() {
 		}
 		Expect(graphCalls(t, "user")).To(Equal(1))
 		Expect(graphCalls(t, "users-list")).To(BeZero())
-		Consistently(func() int { return eventCount(p, v1.EventTakeoverDetected) }).WithTimeout(quietly).Should(Equal(1))
+		Expect(eventCountAfterNextRun(p, v1.EventTakeoverDetected)).To(Equal(1))
 	})
 
 	It("records a cancellation and a trial that ended as such, not as takeovers", func() {
@@ -160,7 +160,7 @@ var _ = Describe("subscription tracking", func() {
 		Expect(p.Status.Counters).To(Equal(v1.Counters{Cancellations: 1, Expiries: 1}))
 		Expect(p.Status.Subscriptions.Handovers).To(HaveLen(2))
 		Expect(graphCalls(t, "user")).To(Equal(2))
-		Consistently(func() int { return eventCount(p, v1.EventTakeoverDetected) }).WithTimeout(quietly).Should(BeZero())
+		Expect(eventCountAfterNextRun(p, v1.EventTakeoverDetected)).To(BeZero())
 	})
 
 	It("degrades tracking on a Graph 403 while policy enforcement carries on", func() {

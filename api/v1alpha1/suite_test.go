@@ -1,26 +1,15 @@
 package v1alpha1_test
 
 import (
-	"os"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
-
-// crdDir is the generated CRD directory, relative to this package.
-const crdDir = "../../config/crd/bases"
-
-// assetsHint tells a developer how to point envtest at its binaries.
-const assetsHint = "KUBEBUILDER_ASSETS is unset: run `make test`, or " +
-	"`KUBEBUILDER_ASSETS=$(bash hack/envtest-bins.sh) go test ./api/...` from the repository root"
 
 var (
 	// restConfig reaches the envtest API server as an administrator.
@@ -28,7 +17,7 @@ var (
 	// k8sClient talks to the API server directly: no cache, so every read
 	// shows what the server stored and every List runs on the server.
 	k8sClient client.Client
-	testEnv   *envtest.Environment
+	env       *testsupport.Env
 )
 
 // TestAPI runs the schema suite: the generated CRD installed into a real
@@ -39,29 +28,12 @@ func TestAPI(t *testing.T) {
 }
 
 var _ = BeforeSuite(func() {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		Fail(assetsHint)
-	}
-
-	scheme := runtime.NewScheme()
-	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
-	Expect(v1alpha1.AddToScheme(scheme)).To(Succeed())
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{crdDir},
-		ErrorIfCRDPathMissing: true,
-		Scheme:                scheme,
-	}
 	var err error
-	restConfig, err = testEnv.Start()
-	Expect(err).NotTo(HaveOccurred(), "starting envtest")
-
-	k8sClient, err = client.New(restConfig, client.Options{Scheme: scheme})
+	env, err = testsupport.StartEnv()
 	Expect(err).NotTo(HaveOccurred())
+	restConfig, k8sClient = env.Config, env.Client
 })
 
 var _ = AfterSuite(func() {
-	if testEnv != nil {
-		Expect(testEnv.Stop()).To(Succeed())
-	}
+	Expect(env.Stop()).To(Succeed())
 })

@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
 const (
@@ -114,7 +114,7 @@ func newPolicy(namespace, name, tenantID string) *unstructured.Unstructured {
 			"offerTypes": items(offer("SaaS", "Disabled")),
 		},
 	}}
-	u.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("TenantPurchasePolicy"))
+	u.SetGroupVersionKind(v1.GroupVersion.WithKind("TenantPurchasePolicy"))
 	u.SetNamespace(namespace)
 	u.SetName(name)
 	return u
@@ -319,10 +319,10 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Expect(unstructured.SetNestedField(obj.Object, tenantB, "spec", "tenantID")).To(Succeed())
 		expectInvalid(k8sClient.Update(ctx, obj), "spec.tenantID", msgImmutable)
 
-		stored := &v1alpha1.TenantPurchasePolicy{}
+		stored := &v1.TenantPurchasePolicy{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), stored)).To(Succeed())
 		Expect(stored.Spec.TenantID).To(Equal(tenantA))
-		Expect(stored.Spec.Mode).To(Equal(v1alpha1.ModeObserve))
+		Expect(stored.Spec.Mode).To(Equal(v1.ModeObserve))
 	}, NodeTimeout(specTimeout))
 
 	DescribeTable("offers no field that sets an endpoint",
@@ -364,11 +364,11 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Expect(found).To(BeTrue(), "the create response has no status.observedGeneration")
 		Expect(gen).To(Equal(int64(-1)), "the create response's status.observedGeneration")
 
-		got := &v1alpha1.TenantPurchasePolicy{}
+		got := &v1.TenantPurchasePolicy{}
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
-		Expect(got.Spec.Mode).To(Equal(v1alpha1.ModeEnforce))
+		Expect(got.Spec.Mode).To(Equal(v1.ModeEnforce))
 		Expect(got.Spec.Interval).To(Equal(metav1.Duration{Duration: 15 * time.Minute}))
-		Expect(got.Spec.DeletionPolicy).To(Equal(v1alpha1.DeletionOrphan))
+		Expect(got.Spec.DeletionPolicy).To(Equal(v1.DeletionOrphan))
 		Expect(got.Spec.Suspend).To(BeFalse())
 		Expect(got.Spec.Subscriptions.Track).To(HaveValue(BeTrue()))
 		Expect(got.Spec.Subscriptions.RefundWarning).To(HaveValue(Equal(metav1.Duration{Duration: 2 * time.Hour})))
@@ -390,7 +390,7 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 			Expect(k8sClient.Create(ctx, newPolicy(ns, name, tenant))).To(Succeed())
 		}
 		names := func(tenant string) []string {
-			list := &v1alpha1.TenantPurchasePolicyList{}
+			list := &v1.TenantPurchasePolicyList{}
 			Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingFields{"spec.tenantID": tenant})).To(Succeed())
 			out := []string{}
 			for _, p := range list.Items {
@@ -432,7 +432,7 @@ var _ = Describe("Samples under config/samples", func() {
 			Expect(err).NotTo(HaveOccurred())
 			obj := &unstructured.Unstructured{}
 			Expect(yaml.Unmarshal(data, &obj.Object)).To(Succeed())
-			Expect(obj.GroupVersionKind()).To(Equal(v1alpha1.GroupVersion.WithKind("TenantPurchasePolicy")))
+			Expect(obj.GroupVersionKind()).To(Equal(v1.GroupVersion.WithKind("TenantPurchasePolicy")))
 			if obj.GetNamespace() != "" {
 				ensureNamespace(ctx, obj.GetNamespace())
 			}

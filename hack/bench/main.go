@@ -17,7 +17,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/signal"
-	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"syscall"
@@ -27,17 +26,15 @@ import (
 	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 func main() {
@@ -63,20 +60,17 @@ func run(n, workers int, soak time.Duration) error {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return fmt.Errorf("KUBEBUILDER_ASSETS is unset: run through make bench")
 	}
-	log.SetLogger(logr.Discard())
+	logf.SetLogger(logr.Discard())
 	// Ctrl-C cancels ctx: every wait returns, and the deferred env.Stop runs.
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	scheme := runtime.NewScheme()
-	_ = clientgoscheme.AddToScheme(scheme)
-	_ = v1.AddToScheme(scheme)
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("config", "crd", "bases")}, ErrorIfCRDPathMissing: true, Scheme: scheme}
-	cfg, err := env.Start()
+	env, err := testsupport.StartEnv()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = env.Stop() }()
 
+	cfg, scheme := env.Config, env.Scheme
 	cfg.QPS, cfg.Burst = 500, 1000
 	k8s, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {

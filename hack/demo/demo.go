@@ -23,7 +23,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
@@ -100,7 +100,7 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 		return nil, err
 	}
 	fmt.Fprintf(out, "demo files: %s\n", dir)
-	ctrllog.SetLogger(logr.Discard()) // envtest's own logging is noise here
+	logf.SetLogger(logr.Discard()) // envtest's own logging is noise here
 	return &demo{o: o, out: out, root: root, dir: dir, tenants: demoTenants()}, nil
 }
 

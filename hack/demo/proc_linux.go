@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"syscall"
@@ -65,7 +65,7 @@ func runAsGuardedChild() bool {
 	if dir == "" || !slices.Contains(guardedBinaries, name) {
 		return false
 	}
-	runtime.LockOSThread() // the signal setting belongs to this thread, which execs
+	goruntime.LockOSThread() // the signal setting belongs to this thread, which execs
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); errno != 0 {
 		fmt.Fprintln(os.Stderr, "demo guard: prctl:", errno)
 		os.Exit(127)
