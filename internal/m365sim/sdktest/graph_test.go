@@ -12,7 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	abstractions "github.com/microsoft/kiota-abstractions-go"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	kiotaauth "github.com/microsoft/kiota-authentication-azure-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -154,8 +154,8 @@ func TestDelegatedAdminCustomersWithTheSDK(t *testing.T) {
 func TestBetaAppsAndServicesThroughTheAdapter(t *testing.T) {
 	f := newFixture(t)
 	_, adapter := f.client(t, "apps-app", m365sim.PermAppsAndServicesRead)
-	req := abstractions.NewRequestInformation()
-	req.Method = abstractions.GET
+	req := abs.NewRequestInformation()
+	req.Method = abs.GET
 	req.SetUri(mustURL(t, f.sim.Endpoints().Graph+"/beta/admin/appsAndServices"))
 	req.Headers.Add("Accept", "application/json")
 	raw, err := adapter.SendPrimitive(ctx(t), req, "[]byte", nil)
