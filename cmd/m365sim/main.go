@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,7 +22,15 @@ import (
 // maxPrintedTenants bounds how many tenants' credentials are printed.
 const maxPrintedTenants = 10
 
+// defaultMemoryLimit is the Go runtime's soft memory limit unless GOMEMLIMIT
+// says otherwise: 10,000 tenants under load hold about 250 MiB live, and the
+// limit keeps the collector from letting the heap double on top of that.
+const defaultMemoryLimit = 512 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sim, err := start(os.Args[1:], os.Stdout)
@@ -44,7 +53,34 @@ type config struct {
 	tokenLifetime                time.Duration
 	pageSize                     int
 	deviceInterval, deviceLife   time.Duration
+	latency, jitter              time.Duration
+	throttle                     m365sim.Throttle
+	lifecycle                    m365sim.Lifecycle
+	sinkPort, maxLogEntries      int
 }
+
+// Defaults of the command (the library's are all off, so unit tests stay
+// fast and exact).
+const (
+	// defaultLatency is a normal round trip from a cluster to Microsoft.
+	defaultLatency = 150 * time.Millisecond
+	defaultJitter  = 30 * time.Millisecond
+	// defaultThrottleRate and defaultThrottleBurst are per tenant, app and
+	// service. An honest client with at most 4 requests in flight per tenant
+	// and service sends at most 4 / 120 ms (the fastest round trip with the
+	// default jitter) = 33 a second, below 35, and its 4 in flight fit the
+	// burst of 8: it is never throttled. A client that sends a tenant's ~20
+	// PUTs at once is: past 8 it gets 429 and waits at least a second. For
+	// scale: Microsoft publishes 3,500 resource units per 10 s per app and
+	// tenant for Graph identity reads and 3,000 writes per 150 s (20/s);
+	// the licensing API's limits are not published.
+	defaultThrottleRate  = 35
+	defaultThrottleBurst = 8
+	// defaultMaxLogEntries bounds each tenant's request log (counters keep
+	// counting): 10,000 tenants × 100 entries (about 200 bytes each) stay
+	// around 200 MiB however long the simulator runs.
+	defaultMaxLogEntries = 100
+)
 
 func parseFlags(args []string, out io.Writer) (config, error) {
 	var c config
@@ -63,6 +99,14 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.IntVar(&c.pageSize, "page-size", m365sim.DefaultPageSize, "Graph page size")
 	fs.DurationVar(&c.deviceInterval, "device-code-interval", m365sim.DefaultDeviceCodeInterval, "polling interval the device code flow names (whole seconds)")
 	fs.DurationVar(&c.deviceLife, "device-code-lifetime", m365sim.DefaultDeviceCodeLifetime, "lifetime of a device code")
+	fs.DurationVar(&c.latency, "latency", defaultLatency, "round trip added to every licensing, Graph and authority call")
+	fs.DurationVar(&c.jitter, "latency-jitter", defaultJitter, "uniform jitter (±) around --latency")
+	fs.Float64Var(&c.throttle.Rate, "throttle-rate", defaultThrottleRate, "requests per second per tenant, app and service before 429 (0 = no throttling)")
+	fs.IntVar(&c.throttle.Burst, "throttle-burst", defaultThrottleBurst, "token bucket size per tenant, app and service")
+	fs.DurationVar(&c.lifecycle.Warning, "lifecycle-warning", m365sim.DefaultWarningPeriod, "how long a cancelled subscription stays Warning (users keep licences)")
+	fs.DurationVar(&c.lifecycle.Suspended, "lifecycle-suspended", m365sim.DefaultSuspendedPeriod, "how long it then stays Suspended before Deleted")
+	fs.IntVar(&c.sinkPort, "leak-sink-port", 0, "port of the plain-HTTP leak sink redirect faults point at (0 = any)")
+	fs.IntVar(&c.maxLogEntries, "max-log-entries", defaultMaxLogEntries, "request log entries kept per tenant (counters keep counting)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -71,6 +115,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	}
 	if c.tenants < 0 {
 		return c, errors.New("--tenants must not be negative")
+	}
+	if c.latency < 0 || c.jitter < 0 || c.throttle.Rate < 0 || c.throttle.Burst < 0 || c.maxLogEntries < 0 {
+		return c, errors.New("--latency, --latency-jitter, --throttle-rate, --throttle-burst and --max-log-entries must not be negative")
 	}
 	return c, nil
 }
@@ -84,7 +131,9 @@ func start(args []string, out io.Writer) (*m365sim.Server, error) {
 	}
 	sim, err := m365sim.New(m365sim.Options{Addr: c.addr, Ports: [3]int{c.authPort, c.licPort, c.graphPort}, CAFile: c.caFile,
 		TokenLifetime: c.tokenLifetime, PageSize: c.pageSize, Seed: c.seed,
-		DeviceCodeInterval: c.deviceInterval, DeviceCodeLifetime: c.deviceLife})
+		DeviceCodeInterval: c.deviceInterval, DeviceCodeLifetime: c.deviceLife,
+		Latency: c.latency, LatencyJitter: c.jitter, Throttle: c.throttle, Lifecycle: c.lifecycle,
+		LeakSinkPort: c.sinkPort, MaxLogEntries: c.maxLogEntries})
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +177,8 @@ func provision(sim *m365sim.Server, c config) ([]m365sim.ReadyTenant, error) {
 // printInfo prints the endpoints and the first tenants; app secrets (simulator
 // credentials) only when there is no ready file to carry them.
 func printInfo(out io.Writer, info m365sim.ReadyInfo, withSecrets bool) {
-	fmt.Fprintf(out, "m365sim listening\n  authority: %s\n  licensing: %s\n  graph:     %s\n  admin:     %s/_sim/\n", info.AuthorityHost, info.Licensing, info.Graph, info.AdminURL)
+	fmt.Fprintf(out, "m365sim listening\n  authority: %s\n  licensing: %s\n  graph:     %s\n  admin:     %s/_sim/\n  leak sink: %s\n",
+		info.AuthorityHost, info.Licensing, info.Graph, info.AdminURL, info.LeakSink)
 	if info.CAFile != "" {
 		fmt.Fprintf(out, "  CA file:   %s\n", info.CAFile)
 	}

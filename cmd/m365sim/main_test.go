@@ -10,7 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
@@ -37,6 +40,10 @@ func TestStartWritesReadyFileAndServes(t *testing.T) {
 	}
 	if len(info.Tenants) != 3 || info.Tenants[0].Delegated[0].RefreshToken == "" || info.Tenants[1].Apps[0].Secret == "" {
 		t.Fatalf("ready file tenants: %+v", info.Tenants)
+	}
+	want := m365sim.Traffic{Latency: defaultLatency, LatencyJitter: defaultJitter, Throttle: m365sim.Throttle{Rate: defaultThrottleRate, Burst: defaultThrottleBurst}}
+	if got := sim.Traffic(); got != want || info.LeakSink == "" || info.LeakSink != sim.LeakSinkURL() {
+		t.Errorf("defaults: latency and throttling %+v (want %+v), leak sink %q", got, want, info.LeakSink)
 	}
 	if strings.Contains(out.String(), info.Tenants[1].Apps[0].Secret) || !strings.Contains(out.String(), info.Licensing) {
 		t.Errorf("stdout must name the endpoints and keep secrets in the ready file:\n%s", out.String())
@@ -66,6 +73,8 @@ func TestParseFlagsRejectsBadInput(t *testing.T) {
 		"negative tenants": {"--tenants", "-1"},
 		"stray argument":   {"extra"},
 		"bad lifetime":     {"--token-lifetime", "soon"},
+		"negative latency": {"--latency", "-1ms"},
+		"negative rate":    {"--throttle-rate", "-2"},
 	}
 	for name, args := range cases {
 		if _, err := parseFlags(args, &bytes.Buffer{}); err == nil {
@@ -127,5 +136,75 @@ func TestTenantsFileDeclaresPartnersSettingsAndDeviceTiming(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&dc); err != nil || dc.Interval != 1 || dc.ExpiresIn != 120 {
 		t.Errorf("device code timing from the flags: %+v %v", dc, err)
+	}
+}
+
+// TestDefaultThrottleSparesHonestClients proves the defaults' claim on the
+// simulator clock: 4 requests in flight per tenant at the fastest default
+// round trip (latency - jitter) are never throttled, however long they go on,
+// while a client sending a tenant's 20 PUTs at once is.
+func TestDefaultThrottleSparesHonestClients(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	sim, err := m365sim.New(m365sim.Options{Now: clock, Throttle: m365sim.Throttle{Rate: defaultThrottleRate, Burst: defaultThrottleBurst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	ten, err := sim.AddTenant(m365sim.TenantConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.RegisterApp(ten.ID, m365sim.App{ClientID: "app", Secret: "pw", Permissions: m365sim.AllPermissions}); err != nil {
+		t.Fatal(err)
+	}
+	client := sim.HTTPClient()
+	resp, err := client.PostForm(sim.Endpoints().AuthorityHost+"/"+ten.ID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"app"}, "client_secret": {"pw"}, "scope": {m365sim.ResourceLicensing + "/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	put := sim.Endpoints().Licensing + "/v1.0/policies/AllowSelfServicePurchase/products/CFQ7TTC0MM8R"
+	// wave sends n PUTs at once and counts the 429s.
+	wave := func(n int) int {
+		var throttled atomic.Int32
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				req, _ := http.NewRequest(http.MethodPut, put, strings.NewReader(`{"policyValue":"Disabled"}`))
+				req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+				req.Header.Set("Content-Type", "application/json")
+				if r, err := client.Do(req); err == nil {
+					if r.StatusCode == http.StatusTooManyRequests {
+						throttled.Add(1)
+					}
+					r.Body.Close()
+				}
+			})
+		}
+		wg.Wait()
+		return int(throttled.Load())
+	}
+	honest := 0
+	for range 100 { // 400 PUTs over 12 s of simulator time
+		honest += wave(4)
+		advance(defaultLatency - defaultJitter)
+	}
+	if honest != 0 {
+		t.Errorf("4 in flight at %s round trips: %d throttled, want 0", defaultLatency-defaultJitter, honest)
+	}
+	advance(time.Minute)
+	if got := wave(20); got != 20-defaultThrottleBurst {
+		t.Errorf("20 PUTs at once: %d throttled, want all past the burst of %d", got, defaultThrottleBurst)
 	}
 }

@@ -52,7 +52,21 @@ func (s *Server) Products(tenantID string) ([]Product, error) {
 // AddProduct adds a product, as Microsoft does over time; it starts as
 // Enabled unless PolicyValue says otherwise.
 func (s *Server) AddProduct(tenantID string, p Product) error {
-	return s.withTenant(tenantID, func(t *tenant) error { return t.addProduct(p) })
+	if p.ReplicationLag < 0 {
+		return fmt.Errorf("%w: negative replication lag", ErrInvalid)
+	}
+	return s.withTenant(tenantID, func(t *tenant) error {
+		if err := t.addProduct(p); err != nil {
+			return err
+		}
+		if p.ReplicationLag > 0 {
+			if t.putReadyAt == nil {
+				t.putReadyAt = map[string]time.Time{}
+			}
+			t.putReadyAt[strings.ToUpper(p.ID)] = s.now().Add(p.ReplicationLag)
+		}
+		return nil
+	})
 }
 
 // SetOfferTypePolicy sets an offer type's policy value by hand.
@@ -191,57 +205,20 @@ func (s *Server) Renew(tenantID, subscriptionID string) (Subscription, error) {
 		now := s.now().UTC().Truncate(time.Second)
 		sub.LastRenewalDateTime = &now
 		sub.NextLifecycleDateTime = now.AddDate(0, 1, 0)
-		sub.Status = StatusEnabled
+		sub.Status, sub.Ending = StatusEnabled, false
 		return nil
 	})
 }
 
-// TakeOver moves every user of a self-service subscription onto an
-// organisation subscription of the same SKU (which needs a free seat per
-// user; otherwise ErrNotEnoughSeats and nothing changes) and marks the
-// self-service subscription Deleted with no users.
-func (s *Server) TakeOver(tenantID, subscriptionID string) (Subscription, error) {
-	return s.mutateSubscription(tenantID, subscriptionID, func(t *tenant, sub *Subscription) error {
-		target := t.orgSubscriptionWithSeats(sub.SkuID, len(sub.AssignedUsers))
-		if target == nil {
-			return fmt.Errorf("%w: %s needs %d", ErrNotEnoughSeats, sub.SkuPartNumber, len(sub.AssignedUsers))
-		}
-		for _, id := range t.unassignAll(sub) {
-			t.assign(target, id)
-		}
-		sub.Status = StatusDeleted
-		return nil
-	})
-}
-
-// orgSubscriptionWithSeats returns an enabled organisation subscription of
-// skuID with at least n free seats.
-func (t *tenant) orgSubscriptionWithSeats(skuID string, n int) *Subscription {
-	for _, id := range t.subOrder {
-		o := t.subs[id]
-		if o.SkuID == skuID && o.AccountID == t.orgAccountID && o.Status == StatusEnabled && o.freeSeats() >= n {
-			return o
-		}
-	}
-	return nil
-}
-
-// Cancel cancels a subscription: status Deleted and its users lose the licence.
-func (s *Server) Cancel(tenantID, subscriptionID string) (Subscription, error) {
-	return s.mutateSubscription(tenantID, subscriptionID, func(t *tenant, sub *Subscription) error {
-		t.unassignAll(sub)
-		sub.Status = StatusDeleted
-		return nil
-	})
-}
-
-// SetSubscriptionStatus sets a subscription's status (e.g. Warning, Suspended).
+// SetSubscriptionStatus sets a subscription's status by hand (e.g. Warning,
+// Suspended): users keep their seats and the status stays until changed
+// (no lifecycle schedule; see Cancel and FailPayment for those).
 func (s *Server) SetSubscriptionStatus(tenantID, subscriptionID, status string) (Subscription, error) {
 	if !slices.Contains([]string{StatusEnabled, StatusWarning, StatusSuspended, StatusDeleted, StatusLockedOut}, status) {
 		return Subscription{}, fmt.Errorf("%w: status %q", ErrInvalid, status)
 	}
 	return s.mutateSubscriptionAny(tenantID, subscriptionID, func(_ *tenant, sub *Subscription) error {
-		sub.Status = status
+		sub.Status, sub.Ending = status, false
 		return nil
 	})
 }

@@ -46,6 +46,9 @@ import (
 //	DELETE /_sim/tenants/{tid}/faults                   clear faults
 //	GET    /_sim/tenants/{tid}/requests                 RequestLog
 //	DELETE /_sim/tenants/{tid}/requests                 reset the request log
+//
+// faultAdminRoutes adds traffic (latency, throttling), fleet request statistics, the leak sink and
+// the subscription lifecycle actions.
 func (s *Server) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	const t = "/_sim/tenants/{tid}"
@@ -72,7 +75,7 @@ func (s *Server) adminMux() *http.ServeMux {
 	})
 	mux.HandleFunc("POST "+t+"/purchases", s.adminPurchase)
 	mux.HandleFunc("POST "+t+"/subscriptions/{sid}/{action}", s.adminSubscriptionAction)
-	mux.HandleFunc("PUT "+t+"/subscriptions/{sid}/status", s.adminSubscriptionStatus)
+	mux.HandleFunc("PUT "+t+"/subscriptions/{sid}/status", s.adminSubscriptionWith("status", false, s.SetSubscriptionStatus))
 	mux.HandleFunc("GET "+t+"/users", func(w http.ResponseWriter, r *http.Request) {
 		v, err := s.Users(r.PathValue("tid"))
 		adminReply(w, http.StatusOK, v, err)
@@ -102,6 +105,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		s.ResetRequests(r.PathValue("tid"))
 		w.WriteHeader(http.StatusNoContent)
 	})
+	s.faultAdminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no admin route " + r.Method + " " + r.URL.Path})
 	})
@@ -222,16 +226,20 @@ func (s *Server) adminDelegated(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminAddProduct(w http.ResponseWriter, r *http.Request) {
-	var p Product
-	if !decodeBody(w, r, &p) {
+	var req productRequest
+	if !decodeBody(w, r, &req) {
 		return
 	}
-	if err := s.AddProduct(r.PathValue("tid"), p); err != nil {
+	p, err := req.product()
+	if err == nil {
+		err = s.AddProduct(r.PathValue("tid"), p)
+	}
+	if err != nil {
 		adminError(w, err)
 		return
 	}
 	v, _ := s.Policy(r.PathValue("tid"), p.ID)
-	p.PolicyValue = v
+	p.PolicyValue, p.ReplicationLag = v, 0
 	writeJSON(w, http.StatusCreated, p)
 }
 
@@ -291,20 +299,12 @@ func (s *Server) adminSubscriptionAction(w http.ResponseWriter, r *http.Request)
 	adminReply(w, http.StatusOK, v, err)
 }
 
-func (s *Server) adminSubscriptionStatus(w http.ResponseWriter, r *http.Request) {
-	var b struct {
-		Status string `json:"status"`
-	}
-	if decodeBody(w, r, &b) {
-		v, err := s.SetSubscriptionStatus(r.PathValue("tid"), r.PathValue("sid"), b.Status)
-		adminReply(w, http.StatusOK, v, err)
-	}
-}
-
-// faultRequest accepts latency as a duration string ("250ms") or nanoseconds.
+// faultRequest accepts latency and staleFor as duration strings ("250ms") or
+// nanoseconds.
 type faultRequest struct {
 	Fault
-	Latency json.RawMessage `json:"latency,omitempty"`
+	Latency  json.RawMessage `json:"latency,omitempty"`
+	StaleFor json.RawMessage `json:"staleFor,omitempty"`
 }
 
 func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
@@ -313,13 +313,9 @@ func (s *Server) adminInjectFault(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := req.Fault
-	if len(req.Latency) > 0 {
-		d, err := parseLatency(req.Latency)
-		if err != nil {
-			adminError(w, err)
-			return
-		}
-		f.Latency = d
+	if err := parseDurations(durationField{req.Latency, &f.Latency}, durationField{req.StaleFor, &f.StaleFor}); err != nil {
+		adminError(w, err)
+		return
 	}
 	if err := s.InjectFault(r.PathValue("tid"), f); err != nil {
 		adminError(w, err)
@@ -333,13 +329,13 @@ func parseLatency(raw json.RawMessage) (time.Duration, error) {
 	if json.Unmarshal(raw, &str) == nil {
 		d, err := time.ParseDuration(str)
 		if err != nil {
-			return 0, fmt.Errorf("%w: latency %q", ErrInvalid, str)
+			return 0, fmt.Errorf("%w: duration %q", ErrInvalid, str)
 		}
 		return d, nil
 	}
 	var n int64
 	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, fmt.Errorf("%w: latency must be a duration string or nanoseconds", ErrInvalid)
+		return 0, fmt.Errorf("%w: a duration must be a string (\"250ms\") or nanoseconds", ErrInvalid)
 	}
 	return time.Duration(n), nil
 }

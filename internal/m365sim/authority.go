@@ -42,7 +42,7 @@ func entraErr(status int, code string, aadsts int, format string, args ...any) *
 // writeEntraError answers in Entra's error format. Messages never contain
 // secrets or assertions.
 func (s *Server) writeEntraError(w http.ResponseWriter, e *entraError) {
-	trace, corr := uuid.NewString(), uuid.NewString()
+	trace, corr := firstNonEmpty(w.Header().Get(headerEntraRequestID), uuid.NewString()), firstNonEmpty(w.Header().Get(headerClientRequestID), uuid.NewString())
 	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")
 	writeJSON(w, e.status, map[string]any{
 		"error": e.code,
@@ -106,6 +106,10 @@ func (s *Server) handleKeys(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		s.writeEntraError(w, entraErr(http.StatusBadRequest, "invalid_request", 900144, "The request body must be application/x-www-form-urlencoded."))
+		return
+	}
+	if eerr := refuseV1Parameters(r); eerr != nil {
+		s.writeEntraError(w, eerr)
 		return
 	}
 	var resp map[string]any

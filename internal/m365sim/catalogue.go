@@ -1,6 +1,10 @@
 package m365sim
 
-import "github.com/google/uuid"
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
 
 // Policy values of the licensing API.
 const (
@@ -25,6 +29,9 @@ type Product struct {
 	ID          string `json:"productId"`
 	Name        string `json:"productName"`
 	PolicyValue string `json:"policyValue,omitempty"`
+	// ReplicationLag (AddProduct only): for this long after Microsoft added
+	// the product, a PUT to it answers 404 although lists show it.
+	ReplicationLag time.Duration `json:"replicationLag,omitempty"`
 }
 
 // DefaultProducts is the product catalogue of m365-api.md (Microsoft Learn,

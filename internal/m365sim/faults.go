@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
-
-	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // correlationHeader is echoed by the licensing API.
@@ -38,6 +34,29 @@ type Fault struct {
 	Drop bool `json:"drop,omitempty"`
 	// Count is how many requests the fault hits (0 = until cleared).
 	Count int `json:"count,omitempty"`
+
+	// Location is sent with a 3xx Status (default "sink") and names the
+	// foreign origin of AnswerCrossOriginNextLink. "sink" stands for
+	// "{sink}{requestURI}"; the placeholders {sink} (the leak sink's origin,
+	// http://127.0.0.1:<port>), {sinkPort}, {host} (the host the client
+	// used, without port) and {requestURI} (path and query) are expanded.
+	Location string `json:"location,omitempty"`
+	// Answer changes a served answer instead of replacing it (see the
+	// Answer* constants); AnswerProxyHTML and AnswerEchoHeaders shape the
+	// body of Status instead.
+	Answer string `json:"answer,omitempty"`
+	// N parameterises Answer: items dropped, nulls inserted, items repeated
+	// or added, the length of a long name, the size of an oversized body.
+	N int `json:"n,omitempty"`
+	// ItemID names the item AnswerShortPage drops or AnswerLongName renames
+	// ("id" in Graph, "productId" in licensing).
+	ItemID string `json:"itemId,omitempty"`
+	// Fields are the properties AnswerMissingFields removes (AnswerLongName:
+	// the property to lengthen).
+	Fields []string `json:"fields,omitempty"`
+	// StaleFor is how long reads keep showing the old value after a PUT
+	// (AnswerStaleReads).
+	StaleFor time.Duration `json:"staleFor,omitempty"`
 }
 
 type faultState struct {
@@ -53,8 +72,14 @@ func (s *Server) InjectFault(tenantID string, f Fault) error {
 	if f.Status != 0 && (f.Status < 100 || f.Status > 599) {
 		return fmt.Errorf("%w: fault status %d", ErrInvalid, f.Status)
 	}
-	if f.Count < 0 || f.Latency < 0 {
-		return fmt.Errorf("%w: negative count or latency", ErrInvalid)
+	if f.Count < 0 || f.Latency < 0 || f.N < 0 || f.StaleFor < 0 {
+		return fmt.Errorf("%w: negative count, latency, n or staleFor", ErrInvalid)
+	}
+	if err := validateAnswer(f); err != nil {
+		return err
+	}
+	if isRedirect(f.Status) && f.Location == "" {
+		f.Location = LocationSink
 	}
 	return s.withTenant(tenantID, func(t *tenant) error {
 		t.faults = append(t.faults, &faultState{Fault: f, remaining: f.Count})
@@ -73,7 +98,8 @@ func (t *tenant) matchFault(ep string, r *http.Request) (Fault, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, f := range t.faults {
-		if f.Endpoint != ep || (f.Method != "" && !strings.EqualFold(f.Method, r.Method)) || !strings.HasPrefix(r.URL.Path, f.PathPrefix) {
+		if f.Endpoint != ep || (f.Method != "" && !strings.EqualFold(f.Method, r.Method)) || !strings.HasPrefix(r.URL.Path, f.PathPrefix) ||
+			!answerApplies(f.Answer, r.Method) {
 			continue
 		}
 		if f.Count > 0 {
@@ -104,6 +130,14 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, ep string, f
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
+	switch {
+	case isRedirect(f.Status):
+		s.writeRedirect(w, r, f)
+		return true
+	case f.Answer == AnswerProxyHTML || f.Answer == AnswerEchoHeaders:
+		writeProxyPage(w, r, f)
+		return true
+	}
 	if f.Body != "" {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(f.Status)
@@ -116,8 +150,8 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, ep string, f
 
 func faultMessage(f Fault, now time.Time) string {
 	if f.Status == http.StatusTooManyRequests || f.Status == http.StatusServiceUnavailable {
-		if d, ok := m365.ParseRetryAfter(f.RetryAfter, now); ok {
-			return fmt.Sprintf("Too many requests. Rate limit is exceeded. Try again in %d seconds.", int(d.Seconds()))
+		if until, ok := retryAfterDeadline(f.RetryAfter, now); ok {
+			return fmt.Sprintf("Too many requests. Rate limit is exceeded. Try again in %d seconds.", int64(max(0, until.Sub(now).Seconds())))
 		}
 		return "Too many requests. Rate limit is exceeded."
 	}
@@ -165,8 +199,7 @@ func (st errStyle) write(w http.ResponseWriter, status int, code, msg string) {
 	case EndpointLicensing:
 		writeJSON(w, status, map[string]any{"errorCode": code, "reason": msg})
 	case EndpointGraph:
-		writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg,
-			"innerError": map[string]any{"date": time.Now().UTC().Format("2006-01-02T15:04:05"), "request-id": uuid.NewString()}}})
+		writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg, "innerError": graphInnerError(w)}})
 	default:
 		aadsts := 90100
 		if status == http.StatusTooManyRequests || status >= 500 {

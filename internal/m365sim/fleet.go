@@ -40,6 +40,7 @@ type ReadyInfo struct {
 	Licensing     string        `json:"licensing"`
 	Graph         string        `json:"graph"`
 	AdminURL      string        `json:"adminURL"`
+	LeakSink      string        `json:"leakSink"`
 	CAFile        string        `json:"caFile,omitempty"`
 	Tenants       []ReadyTenant `json:"tenants"`
 }
@@ -133,5 +134,5 @@ func (s *Server) GenerateFleet(n int) ([]ReadyTenant, error) {
 // ReadyInfo describes the running simulator and the given tenants.
 func (s *Server) ReadyInfo(tenants []ReadyTenant) ReadyInfo {
 	e := s.Endpoints()
-	return ReadyInfo{AuthorityHost: e.AuthorityHost, Licensing: e.Licensing, Graph: e.Graph, AdminURL: s.AdminURL(), CAFile: s.opts.CAFile, Tenants: tenants}
+	return ReadyInfo{AuthorityHost: e.AuthorityHost, Licensing: e.Licensing, Graph: e.Graph, AdminURL: s.AdminURL(), LeakSink: s.LeakSinkURL(), CAFile: s.opts.CAFile, Tenants: tenants}
 }

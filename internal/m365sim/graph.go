@@ -54,9 +54,6 @@ func (s *Server) graphAllowed(allowed func(*accessClaims, *tenant) bool, h func(
 			styleOf(EndpointGraph).forbidden(w, "Insufficient privileges to complete the operation.")
 			return
 		}
-		if id := r.Header.Get("client-request-id"); id != "" {
-			w.Header().Set("client-request-id", id)
-		}
 		h(w, r, c.tenant)
 	}
 }

@@ -182,14 +182,20 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 
 	taken, err := f.sim.TakeOver(f.tenant, sub.ID)
-	if err != nil || taken.Status != StatusDeleted {
-		t.Fatalf("takeover: %+v %v", taken, err)
+	if err != nil || taken.Status != StatusWarning || len(taken.AssignedUsers) != 0 {
+		t.Fatalf("takeover: users moved, then the cancellation starts with Warning: %+v %v", taken, err)
 	}
-	if diff := cmp.Diff([]skuView{spb, {SkuCopilot, "org", 10, 4, "Enabled", 1}, {SkuCopilot, "self-service", 0, 0, "Deleted", 1}}, f.skus(t)); diff != "" {
+	if diff := cmp.Diff([]skuView{spb, {SkuCopilot, "org", 10, 4, "Enabled", 1}, {SkuCopilot, "self-service", 0, 0, "Warning", 1}}, f.skus(t)); diff != "" {
 		t.Errorf("after takeover the buyer uses an org seat (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{SkuCopilot}, f.userSkus(t, sub.OwnerID)); diff != "" {
 		t.Errorf("buyer keeps Copilot through the org subscription (-want +got):\n%s", diff)
+	}
+	if ended, err := f.sim.AdvanceSubscription(f.tenant, sub.ID, StatusDeleted); err != nil || ended.Status != StatusDeleted {
+		t.Fatalf("advance to Deleted: %+v %v", ended, err)
+	}
+	if diff := cmp.Diff([]skuView{spb, {SkuCopilot, "org", 10, 4, "Enabled", 1}, {SkuCopilot, "self-service", 0, 0, "Deleted", 1}}, f.skus(t)); diff != "" {
+		t.Errorf("after the lifecycle (-want +got):\n%s", diff)
 	}
 	if _, err := f.sim.TakeOver(f.tenant, sub.ID); !errors.Is(err, ErrSubscriptionDeleted) {
 		t.Errorf("second takeover: %v", err)
@@ -208,8 +214,12 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if _, err := f.sim.Cancel(f.tenant, pbi.ID); err != nil {
 		t.Fatal(err)
 	}
+	if got := f.userSkus(t, pbi.OwnerID); len(got) != 1 {
+		t.Errorf("a cancelled subscription keeps its users licensed while it is Warning: %v", got)
+	}
+	f.clock.Advance(DefaultWarningPeriod + DefaultSuspendedPeriod)
 	if got := f.userSkus(t, pbi.OwnerID); len(got) != 0 {
-		t.Errorf("after cancel the buyer has no licence: %v", got)
+		t.Errorf("once the cancelled subscription is Deleted the buyer has no licence: %v", got)
 	}
 }
 

@@ -92,12 +92,13 @@ func (s *Server) handleGetPolicy(w http.ResponseWriter, _ *http.Request, _ *tena
 func (s *Server) handleListProducts(w http.ResponseWriter, r *http.Request, t *tenant) {
 	scope := r.URL.Query().Get("scope")
 	var items []policyItem
+	now := s.now()
 	t.mu.Lock()
 	switch {
 	case scope == "" || strings.EqualFold(scope, "product"):
 		items = make([]policyItem, 0, len(t.products))
 		for _, p := range t.products {
-			items = append(items, productItem(p))
+			items = append(items, t.readItem(p, now))
 		}
 	case strings.EqualFold(scope, "OfferType"):
 		for _, o := range OfferTypes {
@@ -127,11 +128,12 @@ func writeUnknownProduct(w http.ResponseWriter, id string) {
 
 func (s *Server) handleGetProduct(w http.ResponseWriter, r *http.Request, t *tenant) {
 	id := r.PathValue("id")
+	now := s.now()
 	t.mu.Lock()
 	p, ok := t.productIdx[strings.ToUpper(id)]
 	var item policyItem
 	if ok {
-		item = productItem(p)
+		item = t.readItem(p, now)
 	}
 	t.mu.Unlock()
 	if !ok {
@@ -168,10 +170,7 @@ func readPolicyValue(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 func (s *Server) handlePutProduct(w http.ResponseWriter, r *http.Request, t *tenant) {
 	id := r.PathValue("id")
-	t.mu.Lock()
-	_, ok := t.productIdx[strings.ToUpper(id)]
-	t.mu.Unlock()
-	if !ok {
+	if !s.productWritable(t, id) {
 		writeUnknownProduct(w, id)
 		return
 	}
@@ -179,12 +178,7 @@ func (s *Server) handlePutProduct(w http.ResponseWriter, r *http.Request, t *ten
 	if !ok {
 		return
 	}
-	t.mu.Lock()
-	p := t.productIdx[strings.ToUpper(id)]
-	p.PolicyValue = v
-	item := productItem(p)
-	t.mu.Unlock()
-	writeJSON(w, http.StatusOK, item)
+	writeJSON(w, http.StatusOK, s.putProduct(r, t, id, v))
 }
 
 func (s *Server) handleGetOfferType(w http.ResponseWriter, r *http.Request, t *tenant) {

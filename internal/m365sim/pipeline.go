@@ -18,6 +18,9 @@ type call struct {
 	tenant   *tenant
 	claims   *accessClaims // licensing and graph only
 	caller   string        // client ID, for the request log
+	fault    *Fault        // a matched answer fault the handlers apply
+	// bucketThrottled: the app's throttling bucket answered 429.
+	bucketThrottled bool
 }
 
 type callKey struct{}
@@ -41,7 +44,7 @@ var listenerEndpoints = [3]string{EndpointAuthority, EndpointLicensing, Endpoint
 // The admin API is reachable on every listener.
 func (s *Server) routes() [3]http.Handler {
 	admin := s.adminMux()
-	authority, licensing, graph := s.authorityMux(), s.licensingMux(), s.graphMux()
+	authority, licensing, graph := s.authorityMux(), s.licensingMux(), s.strictGraph(s.graphMux())
 	serve := map[string]func(http.ResponseWriter, *http.Request){
 		EndpointAuthority: func(w http.ResponseWriter, r *http.Request) { s.serveAuthority(w, r, authority) },
 		EndpointLicensing: func(w http.ResponseWriter, r *http.Request) { s.serveResource(w, r, EndpointLicensing, licensing) },
@@ -64,9 +67,11 @@ func (s *Server) routes() [3]http.Handler {
 // serveAuthority resolves the tenant from the first path segment, then logs,
 // applies faults and serves.
 func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request, mux http.Handler) {
+	s.stampHeaders(w, r, EndpointAuthority)
 	seg, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	t, err := s.lookup(seg)
 	if err != nil {
+		s.unattributedCall(r)
 		s.writeEntraError(w, entraErr(http.StatusBadRequest, "invalid_request", 90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.", clip(seg)))
 		return
 	}
@@ -83,16 +88,16 @@ func (s *Server) serveAuthority(w http.ResponseWriter, r *http.Request, mux http
 // lifetime and audience and serves.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ep string, mux http.Handler) {
 	st := styleOf(ep)
-	if corr := r.Header.Get(correlationHeader); corr != "" && ep == EndpointLicensing {
-		w.Header().Set(correlationHeader, corr)
-	}
+	s.stampHeaders(w, r, ep)
 	claims, err := s.parseAccessToken(r)
 	if err != nil {
+		s.unattributedCall(r)
 		st.unauthorized(w, err.Error())
 		return
 	}
 	t, err := s.lookup(claims.TenantID)
 	if err != nil {
+		s.unattributedCall(r)
 		st.unauthorized(w, "The tenant of the access token does not exist.")
 		return
 	}
@@ -111,18 +116,25 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, ep string
 }
 
 // serveLogged records the request in the tenant's log (with early-request
-// detection), applies a matching fault, or calls serve.
+// detection at arrival), waits the round trip, throttles, applies a matching
+// fault, or calls serve (through an answer fault).
 func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, c *call, serve func(*recorder, *http.Request)) {
 	rec := &recorder{ResponseWriter: w}
-	entry := c.tenant.begin(s.now(), c.endpoint, r)
+	entry := c.tenant.begin(s.now(), c, r)
 	defer func() { c.tenant.finish(s.now(), entry, c, rec) }()
 	r = r.WithContext(context.WithValue(r.Context(), callKey{}, c))
+	if !s.admit(rec, r, c) {
+		return
+	}
 	if f, ok := c.tenant.matchFault(c.endpoint, r); ok {
 		if done := s.applyFault(rec, r, c.endpoint, f); done {
 			return
 		}
+		if f.Answer != "" {
+			c.fault = &f
+		}
 	}
-	serve(rec, r)
+	s.serveAnswer(rec, r, c, serve)
 }
 
 // recorder remembers the status a handler wrote.

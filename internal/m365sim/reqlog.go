@@ -4,8 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"unique"
 )
 
 // RequestLog is what a tenant's requests to the simulated services looked
@@ -25,8 +24,11 @@ type RequestLog struct {
 	Counts  map[string]int `json:"counts"`
 	Entries []RequestEntry `json:"entries"`
 	// EarlyRequests counts requests that arrived before a Retry-After this
-	// simulator had sent to the tenant for that endpoint had passed.
+	// simulator had sent to the tenant for that endpoint had passed (from an
+	// injected fault or from throttling).
 	EarlyRequests int `json:"earlyRequests"`
+	// Throttled counts 429 answers (throttling and injected faults).
+	Throttled int `json:"throttled"`
 }
 
 // RequestEntry is one logged request.
@@ -49,9 +51,10 @@ type RequestEntry struct {
 }
 
 type requestLog struct {
-	counts  map[string]int
-	entries []RequestEntry
-	early   int
+	counts    map[string]int
+	entries   []RequestEntry
+	early     int
+	throttled int
 }
 
 // Requests returns a copy of a tenant's request log (empty for unknown tenants).
@@ -62,7 +65,7 @@ func (s *Server) Requests(tenantID string) RequestLog {
 			out.Counts[k] = v
 		}
 		out.Entries = append(out.Entries, t.log.entries...)
-		out.EarlyRequests = t.log.early
+		out.EarlyRequests, out.Throttled = t.log.early, t.log.throttled
 		return nil
 	})
 	return out
@@ -74,22 +77,32 @@ func (s *Server) ResetRequests(tenantID string) {
 	_ = s.withTenant(tenantID, func(t *tenant) error { t.log = requestLog{}; return nil })
 }
 
-// begin starts a log entry, deciding whether the request is early.
-func (t *tenant) begin(now time.Time, ep string, r *http.Request) *RequestEntry {
+// begin starts a log entry, deciding whether the request is early: sent
+// before a Retry-After given for the tenant's endpoint (an injected fault) or
+// to its app there (throttling) had passed.
+func (t *tenant) begin(now time.Time, c *call, r *http.Request) *RequestEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	ep := c.endpoint
 	return &RequestEntry{
-		Time: now, Endpoint: ep, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Route: routeName(ep, r.URL.Path), Early: now.Before(t.throttled[ep]),
+		Time: now, Endpoint: ep, Method: intern(r.Method), Path: intern(r.URL.Path), Query: intern(r.URL.RawQuery),
+		Route: routeName(ep, r.URL.Path), Early: now.Before(t.throttled[ep]) || now.Before(t.throttled[bucketKey(c)]),
 		CorrelationID: r.Header.Get(correlationHeader),
 	}
 }
+
+// intern returns the canonical copy of a string the log repeats (methods,
+// paths, queries, client IDs): 10,000 tenants' logs share them.
+func intern(s string) string { return unique.Make(s).Value() }
+
+// bucketKey names the Retry-After deadline of the call's throttling bucket.
+func bucketKey(c *call) string { return c.endpoint + " " + lower(c.caller) }
 
 // finish records the entry and remembers a Retry-After the answer carried.
 func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e.Status, e.Caller = rec.status, c.caller
+	e.Status, e.Caller = rec.status, intern(c.caller)
 	if t.log.counts == nil {
 		t.log.counts = map[string]int{}
 	}
@@ -98,16 +111,21 @@ func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) 
 	if e.Early {
 		t.log.early++
 	}
-	if len(t.log.entries) >= MaxLogEntries {
-		n := copy(t.log.entries, t.log.entries[MaxLogEntries/10:])
+	if rec.status == http.StatusTooManyRequests {
+		t.log.throttled++
+	}
+	if len(t.log.entries) >= t.logCap {
+		n := copy(t.log.entries, t.log.entries[max(1, t.logCap/10):])
 		t.log.entries = t.log.entries[:n]
 	}
 	t.log.entries = append(t.log.entries, *e)
 	if rec.status == http.StatusTooManyRequests || rec.status == http.StatusServiceUnavailable {
-		if d, ok := m365.ParseRetryAfter(rec.Header().Get("Retry-After"), now); ok {
-			if until := now.Add(d); until.After(t.throttled[e.Endpoint]) {
-				t.throttled[e.Endpoint] = until
-			}
+		key := e.Endpoint
+		if c.bucketThrottled {
+			key = bucketKey(c)
+		}
+		if until, ok := retryAfterDeadline(rec.Header().Get("Retry-After"), now); ok && until.After(t.throttled[key]) {
+			t.throttled[key] = until
 		}
 	}
 }

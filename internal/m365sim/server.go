@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -66,6 +67,20 @@ type Options struct {
 	// whole seconds on the wire), default 5s; DeviceCodeLifetime is how long
 	// a device code lives, default 15m.
 	DeviceCodeInterval, DeviceCodeLifetime time.Duration
+
+	// Latency delays every licensing, Graph and authority call by Latency ±
+	// LatencyJitter (uniform), a round trip to Microsoft (default 0).
+	Latency, LatencyJitter time.Duration
+	// Throttle is Microsoft-style throttling per tenant, app and endpoint
+	// (Rate 0 = off).
+	Throttle Throttle
+	// Lifecycle is how long an ending subscription stays Warning and
+	// Suspended (defaults: 30 and 90 days).
+	Lifecycle Lifecycle
+	// LeakSinkPort is the port of the plain-HTTP leak sink (0 = any).
+	LeakSinkPort int
+	// MaxLogEntries bounds each tenant's request log, default MaxLogEntries.
+	MaxLogEntries int
 }
 
 // Server is the simulator. All methods are safe for concurrent use.
@@ -90,6 +105,10 @@ type Server struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	handlers  [3]http.Handler // authority, licensing, graph
+
+	traffic      atomic.Pointer[trafficState] // latency and throttling, changeable at run time
+	unattributed atomic.Int64                 // requests refused before a tenant was known
+	sink         leakSink
 }
 
 // New prepares a simulator: it generates a CA, a serving certificate for
@@ -114,6 +133,10 @@ func New(opts Options) (*Server, error) {
 	if opts.DeviceCodeLifetime <= 0 {
 		opts.DeviceCodeLifetime = DefaultDeviceCodeLifetime
 	}
+	if opts.MaxLogEntries <= 0 {
+		opts.MaxLogEntries = MaxLogEntries
+	}
+	opts.Lifecycle = opts.Lifecycle.withDefaults()
 	s := &Server{
 		opts:    opts,
 		now:     opts.Now,
@@ -128,6 +151,7 @@ func New(opts Options) (*Server, error) {
 	for i := range s.origins {
 		s.origins[i] = "https://" + net.JoinHostPort(opts.Addr, "443")
 	}
+	s.setTraffic(Traffic{Latency: opts.Latency, LatencyJitter: opts.LatencyJitter, Throttle: opts.Throttle})
 	s.handlers = s.routes()
 	return s, nil
 }
@@ -170,6 +194,12 @@ func (s *Server) Start() error {
 	}
 	s.listeners = lns
 	s.mu.Unlock()
+	if err := s.startLeakSink(); err != nil {
+		for _, l := range lns {
+			_ = l.Close()
+		}
+		return err
+	}
 	for i, ln := range lns {
 		srv := &http.Server{
 			Handler:           s.handlers[i],
@@ -190,6 +220,7 @@ func (s *Server) Close() {
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}
+	s.sink.close()
 }
 
 // Endpoints returns the three origins, "https://127.0.0.1:<port>".

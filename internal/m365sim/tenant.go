@@ -71,6 +71,9 @@ type Subscription struct {
 	AcquisitionPath string `json:"acquisitionPath,omitempty"`
 	// LastRenewalDateTime is the latest Renew (nil if never renewed).
 	LastRenewalDateTime *time.Time `json:"lastRenewalDateTime,omitempty"`
+	// Ending: the subscription was cancelled (or its payment failed) and
+	// moves on at NextLifecycleDateTime, Warning → Suspended → Deleted.
+	Ending bool `json:"ending,omitempty"`
 }
 
 // Subscription statuses.
@@ -133,7 +136,12 @@ type tenant struct {
 
 	faults    []*faultState
 	log       requestLog
+	logCap    int                  // bound of log.entries
 	throttled map[string]time.Time // endpoint → Retry-After deadline sent by us
+
+	limiters   map[limiterKey]*limiter // throttling buckets
+	stale      map[string]staleRead    // upper-case product ID → value reads still show
+	putReadyAt map[string]time.Time    // upper-case product ID → first time a PUT finds it (replication lag)
 }
 
 var nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)
@@ -191,7 +199,7 @@ func (s *Server) newTenant(id string, cfg TenantConfig, n int) *tenant {
 		productIdx: map[string]*Product{}, offerTypes: map[string]string{},
 		apps: map[string]*appState{}, refresh: map[string]refreshGrant{},
 		users: map[string]*user{}, upnIdx: map[string]string{},
-		subs: map[string]*Subscription{}, throttled: map[string]time.Time{},
+		subs: map[string]*Subscription{}, throttled: map[string]time.Time{}, logCap: s.opts.MaxLogEntries,
 		settings: newTenantSettings(id),
 	}
 	t.settings.apply(cfg.Settings)
@@ -277,6 +285,7 @@ func (t *tenant) addProduct(p Product) error {
 		p.Name = p.ID
 	}
 	cp := p
+	cp.ReplicationLag = 0 // kept in putReadyAt
 	t.products = append(t.products, &cp)
 	t.productIdx[key] = &cp
 	return nil
@@ -345,6 +354,7 @@ func (s *Server) withTenant(id string, fn func(t *tenant) error) error {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.tick(s.now(), s.opts.Lifecycle)
 	return fn(t)
 }
 

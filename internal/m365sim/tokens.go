@@ -116,8 +116,8 @@ var (
 // names its tenant for the request log and faults.
 func (s *Server) parseAccessToken(r *http.Request) (*accessClaims, error) {
 	h := r.Header.Get("Authorization")
-	raw, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || strings.TrimSpace(raw) == "" {
+	scheme, raw, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" { // the scheme is case-insensitive (RFC 9110)
 		return nil, errNoToken
 	}
 	var c accessClaims
