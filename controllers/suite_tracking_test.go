@@ -107,6 +107,8 @@ var _ = Describe("subscription tracking", func() {
 		reconcileRestarted := restartedController()
 		_, err := sim.TakeOver(t.ID, bought.ID)
 		Expect(err).NotTo(HaveOccurred())
+		_, err = sim.AdvanceSubscription(t.ID, bought.ID, m365sim.StatusDeleted) // the cancellation that follows a takeover, completed
+		Expect(err).NotTo(HaveOccurred())
 		reconcileRestarted(p)
 
 		p = get(p)
@@ -144,6 +146,8 @@ var _ = Describe("subscription tracking", func() {
 
 		for _, id := range []string{paid.ID, trial.ID} {
 			_, err := sim.Cancel(t.ID, id)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = sim.AdvanceSubscription(t.ID, id, m365sim.StatusDeleted) // through Warning and Suspended to Deleted
 			Expect(err).NotTo(HaveOccurred())
 		}
 		p = reconcileNow(p)

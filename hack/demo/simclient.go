@@ -121,10 +121,15 @@ func (c *simClient) purchase(ctx context.Context, tenantID string, p m365sim.Pur
 }
 
 // takeOver moves a self-service subscription's users into the
-// organisation's subscription, as an admin taking control does.
+// organisation's subscription, as an admin taking control does, and lets
+// the cancellation that follows run through Warning and Suspended to Deleted
+// (in Microsoft 365 that takes weeks; the demo skips ahead).
 func (c *simClient) takeOver(ctx context.Context, tenantID, subscriptionID string) (m365sim.Subscription, error) {
 	var out m365sim.Subscription
-	return out, c.do(ctx, http.MethodPost, tenantPath(tenantID, "subscriptions", subscriptionID, "takeover"), nil, &out)
+	if err := c.do(ctx, http.MethodPost, tenantPath(tenantID, "subscriptions", subscriptionID, "takeover"), nil, &out); err != nil {
+		return out, err
+	}
+	return out, c.do(ctx, http.MethodPost, tenantPath(tenantID, "subscriptions", subscriptionID, "advance"), map[string]string{"to": m365sim.StatusDeleted}, &out)
 }
 
 // requests returns the tenant's request log (calls the controller made).
