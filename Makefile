@@ -65,8 +65,13 @@ envtest: ## Build (once) the kube-apiserver and etcd envtest uses; prints their 
 	@bash hack/envtest-bins.sh
 
 .PHONY: test
-test: manifests generate vet lint envtest ## Run every test CI gates on: unit, envtest and end-to-end.
+test: manifests generate vet lint envtest test-ops ## Run every test CI gates on: unit, envtest and end-to-end.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: test-ops
+test-ops: ## Alerts (promtool), dashboard and alert PromQL, README metrics and alerts tables, Argo CD health check and kstatus (test/ops, a Go module of its own).
+	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install -y prometheus (Debian's package; only its binaries are used), or put promtool on PATH"; exit 1; }
+	cd test/ops && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-e2e
 test-e2e: envtest ## Run the end-to-end suite alone.

@@ -75,6 +75,8 @@ func (g *Gate) Defer(tenant, host string, d time.Duration) {
 
 // Transport returns a RoundTripper that sends tenant's requests through base
 // only when the gate allows, and records the Retry-After of any 429 or 503.
+// A request it holds back is reported to base when base counts them
+// (TransportMetrics.Transport).
 func (g *Gate) Transport(tenant string, base http.RoundTripper) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
@@ -90,6 +92,9 @@ type gatedTransport struct {
 
 func (t *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := t.gate.Check(t.tenant, req.URL.Host); err != nil {
+		if o, ok := t.base.(holdObserver); ok {
+			o.heldBack()
+		}
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}

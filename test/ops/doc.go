@@ -1,0 +1,6 @@
+// Package ops tests what a platform team installs next to the controller:
+// the PrometheusRule (promtool check and unit tests), the Grafana dashboard
+// and the alert expressions (PromQL that names only exported metrics), the
+// README's metrics and alerts tables, and the Argo CD health check (Lua) with
+// the kstatus reading Flux uses.
+package ops
