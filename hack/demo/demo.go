@@ -62,6 +62,7 @@ type demo struct {
 	tables     *rest.RESTClient
 
 	simProc, ctrlProc *child
+	mon               *monitoring
 	sim               *simClient
 	ready             m365sim.ReadyInfo
 	tenants           []*tenant
@@ -101,7 +102,11 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 	}
 	fmt.Fprintf(out, "demo files: %s\n", dir)
 	logf.SetLogger(logr.Discard()) // envtest's own logging is noise here
-	return &demo{o: o, out: out, root: root, dir: dir, tenants: demoTenants()}, nil
+	mon, err := newMonitoring(o.prometheusBin)
+	if err != nil {
+		return nil, err
+	}
+	return &demo{o: o, out: out, root: root, dir: dir, tenants: demoTenants(), mon: mon}, nil
 }
 
 // demoTenants are Contoso (every product Enabled, as Microsoft ships them;
@@ -154,6 +159,7 @@ func (d *demo) start(ctx context.Context) error {
 		func() error { return d.startSimulator(ctx, sim) },
 		func() error { return d.startController(manager) },
 		func() error { return d.applyPolicies(ctx) },
+		func() error { return d.startPrometheus(ctx) },
 	} {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -352,14 +358,13 @@ func waitForReadyFile(ctx context.Context, path string, proc *child) (m365sim.Re
 func (d *demo) startController(bin string) error {
 	d.say("starting the controller %s (log: %s)", bin, d.path("controller.log"))
 	var err error
-	d.ctrlProc, err = startChild("controller", bin, []string{
+	d.ctrlProc, err = startChild("controller", bin, append([]string{
 		"--licensing-endpoint", d.ready.Licensing,
 		"--graph-endpoint", d.ready.Graph,
 		"--authority-host", d.ready.AuthorityHost,
 		"--ca-file", d.path("sim-ca.pem"),
-		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
-	}, []string{"KUBECONFIG=" + d.kubeconfig}, d.path("controller.log"))
+	}, d.mon.metricsFlags()...), []string{"KUBECONFIG=" + d.kubeconfig}, d.path("controller.log"))
 	return err
 }
 
@@ -417,7 +422,7 @@ func writeJSON(path string, v any) error {
 // order) and removes the temp directory.
 func (d *demo) cleanup() {
 	d.say("cleaning up")
-	for _, c := range []*child{d.ctrlProc, d.simProc} {
+	for _, c := range []*child{d.ctrlProc, d.mon.process(), d.simProc} {
 		if err := c.stop(); err != nil {
 			fmt.Fprintln(d.out, "    ", err)
 		}
@@ -441,7 +446,7 @@ func (d *demo) cleanup() {
 // showLogTails prints the end of the controller's and simulator's logs after
 // a failure.
 func (d *demo) showLogTails() {
-	for _, name := range []string{"controller.log", "m365sim.log"} {
+	for _, name := range []string{"controller.log", "m365sim.log", "prometheus.log"} {
 		b, err := os.ReadFile(d.path(name))
 		if err != nil {
 			continue
@@ -475,13 +480,13 @@ Then ask for a sync now:
   kubectl -n %s annotate tpp contoso --overwrite %s="$(date +%%s)"
 
 Controller log: %s
-
+%s
 Press Ctrl-C to stop the demo and clean up.
 `, d.kubeconfig, demoNamespace, admin,
 		ca, admin, contoso.id,
 		ca, admin, contoso.id, productVisioPlan2,
 		ca, m365sim.SkuCopilot, admin, contoso.id,
-		demoNamespace, v1.RequestedAtAnnotation, d.path("controller.log"))
+		demoNamespace, v1.RequestedAtAnnotation, d.path("controller.log"), d.mon.tryIt(d.path("prometheus-token")))
 }
 
 // waitForInterrupt blocks until Ctrl-C (or SIGTERM), or until the

@@ -34,6 +34,7 @@ type options struct {
 	nonInteractive bool
 	stepTimeout    time.Duration
 	keepFiles      bool
+	prometheusBin  string
 }
 
 // bindFlags registers the options on fs.
@@ -44,6 +45,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.nonInteractive, "non-interactive", false, "run the walk-through, clean up and exit: 0 only if every step passed")
 	fs.DurationVar(&o.stepTimeout, "step-timeout", 60*time.Second, "how long one step may wait for the expected status")
 	fs.BoolVar(&o.keepFiles, "keep-files", false, "keep the temp directory (logs, kubeconfig) after exit")
+	fs.StringVar(&o.prometheusBin, "prometheus", "", "prometheus binary (e.g. /usr/bin/prometheus): scrape the controller's secure metrics endpoint, evaluate the alert rules, and add a monitoring step")
 }
 
 func main() {

@@ -137,3 +137,8 @@ func (c *simClient) requests(ctx context.Context, tenantID string) (m365sim.Requ
 	var out m365sim.RequestLog
 	return out, c.do(ctx, http.MethodGet, tenantPath(tenantID, "requests"), nil, &out)
 }
+
+// injectFault makes the simulator misbehave for the tenant's requests.
+func (c *simClient) injectFault(ctx context.Context, tenantID string, f m365sim.Fault) error {
+	return c.do(ctx, http.MethodPost, tenantPath(tenantID, "faults"), f, nil)
+}

@@ -36,7 +36,7 @@ type step struct {
 
 // steps returns the walk-through in order.
 func (d *demo) steps() []step {
-	return []step{
+	steps := []step{
 		{"adoption and convergence", d.stepAdoption},
 		{"someone re-enables a product by hand; the controller corrects it", d.stepDrift},
 		{"Microsoft adds a new product; the default catches it", d.stepNewProduct},
@@ -44,6 +44,10 @@ func (d *demo) steps() []step {
 		{"an admin takes the purchase over; the takeover is recorded", d.stepTakeover},
 		{"the Observe tenant reports drift without writing", d.stepObserve},
 	}
+	if d.mon != nil {
+		steps = append(steps, step{"Prometheus watches: Microsoft throttles, a user buys, the alert fires", d.stepMonitoring})
+	}
+	return steps
 }
 
 // walkThrough runs the steps, printing the table and status lines after

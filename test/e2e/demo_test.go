@@ -129,14 +129,15 @@ func TestDemoNonInteractive(t *testing.T) {
 	assertNothingLeft(t, announcedDir(t, text))
 }
 
-// TestDemoInteractiveCtrlC starts the demo as a user would, waits for it to
-// ask for Ctrl-C, sends SIGINT and checks that every process it started and
-// its temp directory are gone.
+// TestDemoInteractiveCtrlC starts the demo as a user would, with a real
+// Prometheus watching (--prometheus), waits for it to ask for Ctrl-C, checks
+// what Prometheus scraped, sends SIGINT and checks that every process it
+// started (Prometheus too) and its temp directory are gone.
 func TestDemoInteractiveCtrlC(t *testing.T) {
 	skipIfShort(t)
-	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout+shutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout+monitoringTimeout+shutdownTimeout)
 	defer cancel()
-	cmd := demoCommand(ctx)
+	cmd := demoCommand(ctx, "--prometheus", prometheusBinary(t))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -160,6 +161,7 @@ func TestDemoInteractiveCtrlC(t *testing.T) {
 		_ = cmd.Wait()
 		t.Fatal(err)
 	}
+	t.Run("prometheus", func(t *testing.T) { checkMonitoring(t, ctx, output.String(), dir) })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

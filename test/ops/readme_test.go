@@ -1,131 +1,75 @@
 package ops
 
 import (
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 var readmePath = filepath.Join("..", "..", "README.md")
 
-// readmeTable returns the rows of the first Markdown table after the
-// heading line `heading`, each as its trimmed cells (the header and the
-// separator row left out).
-func readmeTable(t *testing.T, heading string) [][]string {
+type documentedAlert struct{ severity, runbook string }
+
+// readmeAlerts reads the alerts table: | `Alert` | severity | fires when | runbook |.
+func readmeAlerts(t *testing.T) map[string]documentedAlert {
 	t.Helper()
-	b, err := os.ReadFile(readmePath)
+	rows, err := testsupport.ReadmeTable(readmePath, "### Alerts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, found := strings.Cut(string(b), "\n"+heading+"\n")
-	if !found {
-		t.Fatalf("README has no %q section", heading)
-	}
-	var rows [][]string
-	inTable := false
-	for line := range strings.Lines(after) {
-		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "|") {
-			if inTable {
-				break
-			}
-			continue
-		}
-		inTable = true
-		cells := strings.Split(strings.Trim(line, "|"), "|")
-		for i := range cells {
-			cells[i] = strings.TrimSpace(cells[i])
-		}
-		rows = append(rows, cells)
-	}
-	if len(rows) < 3 {
-		t.Fatalf("README %q: no table", heading)
-	}
-	return rows[2:]
-}
-
-var backticked = regexp.MustCompile("`([^`]+)`")
-
-func codeSpans(cell string) []string {
-	var out []string
-	for _, m := range backticked.FindAllStringSubmatch(cell, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
-// documentedMetric is one row of the README's metrics table.
-type documentedMetric struct {
-	labels []string
-}
-
-// readmeMetrics reads the metrics table: | `name` | type | `label`, ... | what |.
-func readmeMetrics(t *testing.T) map[string]documentedMetric {
-	t.Helper()
-	out := map[string]documentedMetric{}
-	for _, row := range readmeTable(t, "### Metrics") {
-		if len(row) != 4 {
-			t.Fatalf("metrics table row %v: want 4 cells (metric, type, labels, what)", row)
-		}
-		labels := codeSpans(row[2])
-		slices.Sort(labels)
-		for _, name := range codeSpans(row[0]) {
-			out[name] = documentedMetric{labels: labels}
-		}
-	}
-	return out
-}
-
-type documentedAlert struct{ severity, runbook string }
-
-// readmeAlerts reads the alerts table: | `Alert` | severity | when | runbook |.
-func readmeAlerts(t *testing.T) map[string]documentedAlert {
-	t.Helper()
 	out := map[string]documentedAlert{}
-	for _, row := range readmeTable(t, "### Alerts") {
+	for _, row := range rows {
 		if len(row) != 4 {
 			t.Fatalf("alerts table row %v: want 4 cells (alert, severity, fires when, runbook)", row)
 		}
-		for _, name := range codeSpans(row[0]) {
+		for _, name := range testsupport.CodeSpans(row[0]) {
 			out[name] = documentedAlert{severity: row[1], runbook: row[3]}
 		}
 	}
 	return out
 }
 
+var metricTypes = map[dto.MetricType]string{
+	dto.MetricType_COUNTER: "counter", dto.MetricType_GAUGE: "gauge", dto.MetricType_HISTOGRAM: "histogram",
+}
+
 // TestReadmeDocumentsEveryMetricWithItsLabels: every metric the controller
-// itself exports is in the README's metrics table with exactly its labels
-// (without --metrics-tenant-label), and every documented metric, including
-// the controller-runtime ones, is exported.
+// itself exports is in the README's metrics table with its type and exactly
+// its labels (without --metrics-tenant-label), and every documented metric,
+// the controller-runtime ones too, is exported with that type and labels.
 func TestReadmeDocumentsEveryMetricWithItsLabels(t *testing.T) {
-	documented := readmeMetrics(t)
+	docs, err := testsupport.ReadmeMetrics(readmePath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	fams := exportedMetrics(t)
-	for name, f := range fams {
-		if !strings.HasPrefix(name, "tpp_") {
-			continue
-		}
-		doc, ok := documented[name]
-		if !ok {
-			t.Errorf("%s (labels %v) is not in the README's metrics table", name, f.labels)
-			continue
-		}
-		if !slices.Equal(doc.labels, f.labels) {
-			t.Errorf("%s: the README lists labels %v, the metric has %v", name, doc.labels, f.labels)
+	documented := map[string]bool{}
+	for _, doc := range docs {
+		documented[doc.Name] = true
+		f, ok := fams[doc.Name]
+		switch {
+		case !ok:
+			t.Errorf("the README documents %s, which the controller does not export", doc.Name)
+		case metricTypes[f.typ] != doc.Type:
+			t.Errorf("%s: the README says %s, it is a %s", doc.Name, doc.Type, metricTypes[f.typ])
+		case strings.HasPrefix(doc.Name, "tpp_") && !slices.Equal(doc.Labels, f.labels):
+			t.Errorf("%s: the README lists labels %v, the metric has %v", doc.Name, doc.Labels, f.labels)
+		default:
+			for _, l := range doc.Labels {
+				if !slices.Contains(f.labels, l) {
+					t.Errorf("the README says %s has label %q; it has %v", doc.Name, l, f.labels)
+				}
+			}
 		}
 	}
-	for name, doc := range documented {
-		f, ok := fams[name]
-		if !ok {
-			t.Errorf("the README documents %s, which the controller does not export", name)
-			continue
-		}
-		for _, l := range doc.labels {
-			if !slices.Contains(f.labels, l) {
-				t.Errorf("the README says %s has label %q; it has %v", name, l, f.labels)
-			}
+	for name, f := range fams {
+		if strings.HasPrefix(name, "tpp_") && !documented[name] {
+			t.Errorf("%s (labels %v) is not in the README's metrics table", name, f.labels)
 		}
 	}
 }
