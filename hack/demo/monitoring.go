@@ -275,7 +275,9 @@ func (d *demo) stepMonitoring(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	d.act("Microsoft answers Contoso's next licensing call with 429 and Retry-After: 20")
-	reconciling := func(p *v1.TenantPurchasePolicy) error { return conditionIs(p, v1.ReconcilingCondition, metav1.ConditionTrue) }
+	reconciling := func(p *v1.TenantPurchasePolicy) error {
+		return conditionIs(p, v1.ReconcilingCondition, metav1.ConditionTrue)
+	}
 	for range 2 { // the second sync finds the gate closed: nothing leaves for 20 s
 		if _, err := d.syncAndWait(ctx, contoso, reconciling); err != nil {
 			return nil, err
