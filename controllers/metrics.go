@@ -1,7 +1,10 @@
 package controllers
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
@@ -11,16 +14,29 @@ import (
 // namespace; the tenant ID is added only when TenantLabel is on (small
 // fleets), to bound cardinality. A nil *Metrics records nothing.
 type Metrics struct {
-	tenantLabel  bool
-	reconciles   *prometheus.CounterVec
-	drift        *prometheus.CounterVec
-	corrected    *prometheus.CounterVec
-	writes       *prometheus.CounterVec
-	newProducts  *prometheus.CounterVec
-	handovers    *prometheus.CounterVec
-	selfService  *prometheus.GaugeVec
-	driftedGauge *prometheus.GaugeVec
+	tenantLabel    bool
+	reconciles     *prometheus.CounterVec
+	drift          *prometheus.CounterVec
+	corrected      *prometheus.CounterVec
+	writes         *prometheus.CounterVec
+	newProducts    *prometheus.CounterVec
+	handovers      *prometheus.CounterVec
+	purchases      *prometheus.CounterVec
+	selfService    *prometheus.GaugeVec
+	driftedGauge   *prometheus.GaugeVec
+	conditions     *prometheus.GaugeVec
+	refundDeadline *prometheus.GaugeVec
+	refundWarning  *prometheus.GaugeVec
+	// transport counts and times the calls to Microsoft (NewReconciler
+	// instruments every client with it).
+	transport *m365.TransportMetrics
 }
+
+// metricConditions are the condition types tpp_policy_condition exports.
+var metricConditions = []string{v1.ReadyCondition, v1.ReconcilingCondition, v1.StalledCondition, v1.DriftedCondition, v1.ConflictCondition}
+
+// metricModes are the values of tpp_policy_condition's mode label.
+var metricModes = []v1.Mode{v1.ModeEnforce, v1.ModeObserve}
 
 // NewMetrics registers the metrics with reg.
 func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
@@ -47,9 +63,27 @@ func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
 			Help: "Active self-service subscriptions per policy."}, with("policy")),
 		driftedGauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_drifted_products",
 			Help: "Managed products that differ from the policy after the last sync."}, with("policy")),
+		purchases: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_self_service_purchases_total",
+			Help: "New self-service subscriptions detected."}, with()),
+		conditions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_policy_condition",
+			Help: "1 while the policy's condition type (Ready, Reconciling, Stalled, Drifted, Conflict) is True, else 0."}, with("policy", "type", "mode")),
+		refundDeadline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_full_refund_deadline_timestamp_seconds",
+			Help: "Soonest future full-refund deadline (Unix time) of an active paid self-service subscription; absent when none."}, with("policy")),
+		refundWarning: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_refund_warning_seconds",
+			Help: "The policy's subscriptions.refundWarning, exported next to its full-refund deadline."}, with("policy")),
+		transport: m365.NewTransportMetrics(),
 	}
-	reg.MustRegister(m.reconciles, m.drift, m.corrected, m.writes, m.newProducts, m.handovers, m.selfService, m.driftedGauge)
+	reg.MustRegister(m.reconciles, m.drift, m.corrected, m.writes, m.newProducts, m.handovers, m.purchases,
+		m.selfService, m.driftedGauge, m.conditions, m.refundDeadline, m.refundWarning, m.transport)
 	return m
+}
+
+// Transport returns the outbound metrics (nil on a nil *Metrics).
+func (m *Metrics) Transport() *m365.TransportMetrics {
+	if m == nil {
+		return nil
+	}
+	return m.transport
 }
 
 func (m *Metrics) labels(p *v1.TenantPurchasePolicy, extra ...string) []string {
@@ -74,12 +108,14 @@ func (m *Metrics) observe(s *syncState, o outcome) {
 	} else {
 		m.selfService.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.SelfServiceSubscriptions))
 		m.driftedGauge.WithLabelValues(m.labels(p, p.Name)...).Set(float64(p.Status.Summary.Drifted))
+		m.observeConditions(p)
+		m.observeRefundDeadline(p, s.now)
 	}
+	// Every counter is created at 0 with the policy's first run, so that
+	// increase() sees the first purchase or takeover as one.
 	was, now := s.base.Status.Counters, p.Status.Counters
 	add := func(c *prometheus.CounterVec, delta int64, extra ...string) {
-		if delta > 0 {
-			c.WithLabelValues(m.labels(p, extra...)...).Add(float64(delta))
-		}
+		c.WithLabelValues(m.labels(p, extra...)...).Add(float64(max(delta, 0)))
 	}
 	add(m.drift, now.DriftDetected-was.DriftDetected)
 	add(m.corrected, now.DriftCorrected-was.DriftCorrected)
@@ -87,6 +123,66 @@ func (m *Metrics) observe(s *syncState, o outcome) {
 	add(m.handovers, now.Takeovers-was.Takeovers, string(v1.VerdictTakenOver))
 	add(m.handovers, now.Cancellations-was.Cancellations, string(v1.VerdictCancelled))
 	add(m.handovers, now.Expiries-was.Expiries, string(v1.VerdictExpired))
+	add(m.purchases, int64(s.purchases))
+}
+
+// observeConditions sets tpp_policy_condition for the policy's mode and
+// drops the series of the other mode (a policy that switched).
+func (m *Metrics) observeConditions(p *v1.TenantPurchasePolicy) {
+	mode := p.Spec.Mode
+	if mode == "" {
+		mode = v1.ModeEnforce
+	}
+	for _, t := range metricConditions {
+		for _, other := range metricModes {
+			if other != mode {
+				m.conditions.DeleteLabelValues(m.labels(p, p.Name, t, string(other))...)
+			}
+		}
+		value := 0.0
+		if meta.IsStatusConditionTrue(p.Status.Conditions, t) {
+			value = 1
+		}
+		m.conditions.WithLabelValues(m.labels(p, p.Name, t, string(mode))...).Set(value)
+	}
+}
+
+// observeRefundDeadline exports the soonest future full-refund deadline and
+// the policy's refund warning, or removes both when there is none.
+func (m *Metrics) observeRefundDeadline(p *v1.TenantPurchasePolicy, now time.Time) {
+	l := m.labels(p, p.Name)
+	var subs []v1.SelfServiceSubscription
+	if p.Status.Subscriptions != nil {
+		subs = p.Status.Subscriptions.SelfService
+	}
+	deadline, ok := soonestFullRefund(subs, now)
+	if !ok {
+		m.refundDeadline.DeleteLabelValues(l...)
+		m.refundWarning.DeleteLabelValues(l...)
+		return
+	}
+	m.refundDeadline.WithLabelValues(l...).Set(float64(deadline.Unix()))
+	warning := time.Duration(0)
+	if w := p.Spec.Subscriptions.RefundWarning; w != nil {
+		warning = w.Duration
+	}
+	m.refundWarning.WithLabelValues(l...).Set(warning.Seconds())
+}
+
+// soonestFullRefund is the earliest full-refund deadline after now of the
+// subscriptions that can still be refunded in full.
+func soonestFullRefund(subs []v1.SelfServiceSubscription, now time.Time) (time.Time, bool) {
+	var soonest time.Time
+	for i := range subs {
+		e := &subs[i]
+		if !refundable(e) || !e.FullRefundUntil.After(now) {
+			continue
+		}
+		if soonest.IsZero() || e.FullRefundUntil.Time.Before(soonest) {
+			soonest = e.FullRefundUntil.Time
+		}
+	}
+	return soonest, !soonest.IsZero()
 }
 
 // outcomeLabel names the outcome for tpp_reconcile_outcomes_total: ready,
@@ -111,6 +207,10 @@ func (m *Metrics) forget(p *v1.TenantPurchasePolicy) {
 	}
 	m.selfService.DeleteLabelValues(m.labels(p, p.Name)...)
 	m.driftedGauge.DeleteLabelValues(m.labels(p, p.Name)...)
+	m.refundDeadline.DeleteLabelValues(m.labels(p, p.Name)...)
+	m.refundWarning.DeleteLabelValues(m.labels(p, p.Name)...)
+	policy := prometheus.Labels{"namespace": p.Namespace, "policy": p.Name}
+	m.conditions.DeletePartialMatch(policy)
 }
 
 func (m *Metrics) write(p *v1.TenantPurchasePolicy, err error) {

@@ -1,14 +1,21 @@
 package controllers
 
 import (
+	"net/http"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func TestMetricsFollowStatusCounters(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry(), false)
@@ -46,5 +53,112 @@ func TestMetricsTenantLabelIsOptIn(t *testing.T) {
 	}
 	if got := (&Metrics{tenantLabel: true}).labels(p); len(got) != 2 || got[1] != p.Spec.TenantID {
 		t.Errorf("with the flag the tenant ID is a label, got %v", got)
+	}
+}
+
+func TestMetricsConditionsFollowStatusAndMode(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry(), false)
+	p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "fabrikam", Namespace: "m365"}, Spec: v1.TenantPurchasePolicySpec{Mode: v1.ModeObserve}}
+	p.Status.Conditions = []metav1.Condition{
+		{Type: v1.ReadyCondition, Status: metav1.ConditionTrue},
+		{Type: v1.DriftedCondition, Status: metav1.ConditionTrue},
+		{Type: v1.ConflictCondition, Status: metav1.ConditionFalse},
+	}
+	s := &syncState{policy: p, base: p.DeepCopy()}
+	m.observe(s, computeOutcome(s))
+	want := map[string]float64{v1.ReadyCondition: 1, v1.DriftedCondition: 1, v1.ConflictCondition: 0, v1.StalledCondition: 0, v1.ReconcilingCondition: 0}
+	for typ, v := range want {
+		if got := testutil.ToFloat64(m.conditions.WithLabelValues("m365", "fabrikam", typ, "Observe")); got != v {
+			t.Errorf("%s: got %v, want %v", typ, got, v)
+		}
+	}
+
+	p.Spec.Mode = v1.ModeEnforce
+	m.observe(s, computeOutcome(s))
+	if n := testutil.CollectAndCount(m.conditions); n != len(metricConditions) {
+		t.Errorf("after switching to Enforce %d condition series remain, want %d (the Observe ones dropped)", n, len(metricConditions))
+	}
+	m.forget(p)
+	if n := testutil.CollectAndCount(m.conditions); n != 0 {
+		t.Errorf("a deleted policy leaves %d condition series", n)
+	}
+}
+
+func TestMetricsRefundDeadlineIsTheSoonestRefundableOne(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *metav1.Time { return &metav1.Time{Time: now.Add(d)} }
+	paid := func(id string, until *metav1.Time) v1.SelfServiceSubscription {
+		return v1.SelfServiceSubscription{ID: id, Status: "Enabled", FullRefundUntil: until}
+	}
+	trial, suspended, passed := paid("trial", at(time.Hour)), paid("suspended", at(time.Hour)), paid("passed", at(-time.Hour))
+	trial.Trial, suspended.Status = true, "Suspended"
+	cases := map[string]struct {
+		subs []v1.SelfServiceSubscription
+		want *metav1.Time // nil: no series
+	}{
+		"the soonest of two paid ones":            {[]v1.SelfServiceSubscription{paid("a", at(20*time.Hour)), paid("b", at(3*time.Hour))}, at(3 * time.Hour)},
+		"a trial has nothing to refund":           {[]v1.SelfServiceSubscription{trial, paid("a", at(20*time.Hour))}, at(20 * time.Hour)},
+		"a deadline that passed no longer counts": {[]v1.SelfServiceSubscription{passed, paid("a", at(20*time.Hour))}, at(20 * time.Hour)},
+		"nothing refundable: absent":              {[]v1.SelfServiceSubscription{trial, suspended, passed}, nil},
+		"no subscriptions: absent":                {nil, nil},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			m := NewMetrics(prometheus.NewRegistry(), false)
+			p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: "m365"}}
+			p.Spec.Subscriptions.RefundWarning = &metav1.Duration{Duration: 2 * time.Hour}
+			p.Status.Subscriptions = &v1.SubscriptionsStatus{SelfService: tc.subs}
+			s := &syncState{policy: p, base: p.DeepCopy(), now: now}
+			m.observe(s, computeOutcome(s))
+			if tc.want == nil {
+				if n := testutil.CollectAndCount(m.refundDeadline) + testutil.CollectAndCount(m.refundWarning); n != 0 {
+					t.Errorf("%d refund series, want none", n)
+				}
+				return
+			}
+			if got := testutil.ToFloat64(m.refundDeadline.WithLabelValues("m365", "contoso")); got != float64(tc.want.Unix()) {
+				t.Errorf("deadline %v, want %v", time.Unix(int64(got), 0).UTC(), tc.want.UTC())
+			}
+			if got := testutil.ToFloat64(m.refundWarning.WithLabelValues("m365", "contoso")); got != 7200 {
+				t.Errorf("refund warning %v s, want 7200", got)
+			}
+		})
+	}
+}
+
+func TestMetricsCountPurchasesFromZero(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry(), false)
+	p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "contoso", Namespace: "m365"}}
+	s := &syncState{policy: p, base: p.DeepCopy()}
+	m.observe(s, computeOutcome(s))
+	// The series exists at 0 before the first purchase, so increase() in
+	// the SelfServicePurchaseDetected alert sees the first one.
+	if n := testutil.CollectAndCount(m.purchases); n != 1 || testutil.ToFloat64(m.purchases.WithLabelValues("m365")) != 0 {
+		t.Fatalf("before any purchase: %d series, want one at 0", n)
+	}
+	s.purchases = 2
+	m.observe(s, computeOutcome(s))
+	if got := testutil.ToFloat64(m.purchases.WithLabelValues("m365")); got != 2 {
+		t.Errorf("purchases = %v, want 2", got)
+	}
+}
+
+func TestMetricsRegisterTheTransportMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, false)
+	c := m.Transport().Client(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody, Request: r}, nil
+	})}, m365.APIGraph)
+	resp, err := c.Get("https://graph.example/v1.0/subscribedSkus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n, err := testutil.GatherAndCount(reg, m365.MetricRequests); err != nil || n != 1 {
+		t.Errorf("%s on the registry: %d series (%v), want 1", m365.MetricRequests, n, err)
+	}
+	var none *Metrics
+	if none.Transport() != nil {
+		t.Error("a nil *Metrics must have no transport metrics")
 	}
 }

@@ -83,6 +83,9 @@ type syncState struct {
 	wakeAt []time.Time
 	// events are emitted by finish, once status is recorded (syncState.event).
 	events []eventNote
+	// purchases counts the new self-service subscriptions this run detected
+	// (each with its SelfServicePurchase Event).
+	purchases int
 }
 
 // step is one named part of a run. It reads and writes s and returns nil, or

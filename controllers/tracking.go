@@ -69,6 +69,7 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		}
 		e := describeSelfService(sub, free, assigned[sub.ID], oldPtr, s.now)
 		if !known && activeStatus(sub.Status) && !overflowed(prev, sub) {
+			s.purchases++
 			s.event(eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
 				sub.OwnerID, sub.TotalLicenses, sub.SkuPartNumber, trialOrPaid(sub.IsTrial), e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 		}
@@ -142,7 +143,7 @@ func (r *TenantPurchasePolicyReconciler) recordTransition(ctx context.Context, s
 // the full-refund window of an active paid subscription closes, and asks for
 // a run at that moment.
 func (r *TenantPurchasePolicyReconciler) warnRefund(s *syncState, e *v1.SelfServiceSubscription) {
-	if e.Trial || !activeStatus(e.Status) || e.RefundWarned || e.FullRefundUntil == nil {
+	if !refundable(e) || e.RefundWarned {
 		return
 	}
 	lead := s.policy.Spec.Subscriptions.RefundWarning
@@ -158,6 +159,12 @@ func (r *TenantPurchasePolicyReconciler) warnRefund(s *syncState, e *v1.SelfServ
 		s.event(eventWarning, v1.EventRefundWindowClosing, "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
 			e.ID, e.SkuPartNumber, e.BuyerID, e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"), e.ProratedRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 	}
+}
+
+// refundable says whether a self-service subscription can be refunded in
+// full until e.FullRefundUntil: active, paid, with a deadline.
+func refundable(e *v1.SelfServiceSubscription) bool {
+	return !e.Trial && activeStatus(e.Status) && e.FullRefundUntil != nil
 }
 
 // degraded maps a Graph error to the SubscriptionTrackingDegraded reason.

@@ -26,7 +26,8 @@ type Config struct {
 	// CallTimeout bounds one call to Microsoft; ReconcileTimeout one reconcile.
 	CallTimeout      time.Duration
 	ReconcileTimeout time.Duration
-	// Metrics may be nil (no metrics).
+	// Metrics may be nil (no metrics); its Transport instruments every
+	// Microsoft client.
 	Metrics *Metrics
 	// Now is the reconciler's clock (nil: time.Now).
 	Now func() time.Time
@@ -40,15 +41,18 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 		return nil, err
 	}
 	gate := m365.NewGate(nil)
-	creds, err := auth.NewProvider(auth.Options{AuthorityHost: c.Endpoints.AuthorityHost, HTTPClient: c.HTTPClient, Gate: gate, CallTimeout: c.CallTimeout})
+	// Every client's base transport is counted and timed for its API, under
+	// the gate, which reports the requests it holds back.
+	httpFor := func(api m365.API) *http.Client { return c.Metrics.Transport().Client(c.HTTPClient, api) }
+	creds, err := auth.NewProvider(auth.Options{AuthorityHost: c.Endpoints.AuthorityHost, HTTPClient: httpFor(m365.APIAuthority), Gate: gate, CallTimeout: c.CallTimeout})
 	if err != nil {
 		return nil, err
 	}
-	lic, err := licensing.New(licensing.Options{Endpoint: c.Endpoints.Licensing, HTTPClient: c.HTTPClient, Gate: gate, Timeout: c.CallTimeout})
+	lic, err := licensing.New(licensing.Options{Endpoint: c.Endpoints.Licensing, HTTPClient: httpFor(m365.APILicensing), Gate: gate, Timeout: c.CallTimeout})
 	if err != nil {
 		return nil, err
 	}
-	dir, err := graph.New(graph.Options{Endpoint: c.Endpoints.Graph, HTTPClient: c.HTTPClient, Gate: gate, Timeout: c.CallTimeout})
+	dir, err := graph.New(graph.Options{Endpoint: c.Endpoints.Graph, HTTPClient: httpFor(m365.APIGraph), Gate: gate, Timeout: c.CallTimeout})
 	if err != nil {
 		return nil, err
 	}
