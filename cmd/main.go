@@ -40,6 +40,7 @@ type options struct {
 	metricsTenantLabel bool
 	probeAddr          string
 	leaderElect        bool
+	leaderElectionNS   string
 	reconcileTimeout   time.Duration
 	callTimeout        time.Duration
 }
@@ -57,6 +58,7 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.metricsTenantLabel, "metrics-tenant-label", false, "Add the tenant ID as a metrics label (only for small fleets: cardinality).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Health and readiness probe address.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election (one active controller per shard).")
+	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
 	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
 }
@@ -100,12 +102,13 @@ func run(ctx context.Context, o options) error {
 	}
 	cfg := ctrl.GetConfigOrDie()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Cache:                  cacheOpts,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       "purchase-policy-controller.tenantpolicy.io",
+		Scheme:                  scheme,
+		Cache:                   cacheOpts,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionNamespace: o.leaderElectionNS,
+		LeaderElectionID:        "purchase-policy-controller.tenantpolicy.io",
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

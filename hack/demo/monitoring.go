@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -87,12 +88,13 @@ func freeLocalAddr() (string, error) {
 }
 
 // metricsFlags are the controller's metrics flags: off without monitoring,
-// otherwise as deployed (secure serving is the default).
+// otherwise as deployed: secure serving (the default) and leader election,
+// whose Lease the demo's namespace holds.
 func (m *monitoring) metricsFlags() []string {
 	if m == nil {
 		return []string{"--metrics-bind-address", "0"}
 	}
-	return []string{"--metrics-bind-address", m.metricsAddr}
+	return []string{"--metrics-bind-address", m.metricsAddr, "--leader-elect", "--leader-election-namespace", demoNamespace}
 }
 
 // startPrometheus lets the scraper ServiceAccount read /metrics, writes the
@@ -300,7 +302,7 @@ var monitoringQueries = []struct{ query, line string }{
 	{`sum(tpp_microsoft_requests_total{code="429"})`, "429s from Microsoft: %s"},
 	{`sum(tpp_microsoft_throttle_waits_total)`, "requests held back by Retry-After: %s"},
 	{`sum(tpp_self_service_purchases_total)`, "self-service purchases detected: %s"},
-	{`min(tpp_full_refund_deadline_timestamp_seconds{policy="fabrikam"} - time())`, "seconds until Fabrikam's full-refund deadline: %s"},
+	{`min(tpp_full_refund_deadline_timestamp_seconds{policy="fabrikam"} - time()) / 3600`, "hours until Fabrikam's full-refund deadline: %s"},
 }
 
 // waitForScrapes waits until every monitoring query has a non-zero answer
@@ -325,7 +327,7 @@ func (m *monitoring) waitForScrapes(ctx context.Context, timeout time.Duration) 
 }
 
 func (m *monitoring) scraped(ctx context.Context) ([]string, error) {
-	lines := []string{"Prometheus " + m.url + " (alerts: " + m.url + "/alerts)"}
+	lines := []string{"Prometheus " + m.url + " (active alerts: " + m.url + "/api/v1/alerts)"}
 	for _, q := range monitoringQueries {
 		v, err := m.scalar(ctx, q.query)
 		if err != nil {
@@ -350,7 +352,7 @@ func (m *monitoring) scalar(ctx context.Context, query string) (string, error) {
 	if !ok || len(vec) != 1 || vec[0].Value == 0 {
 		return "", fmt.Errorf("%s: want one non-zero sample, got %v", query, v)
 	}
-	return vec[0].Value.String(), nil
+	return strconv.FormatFloat(float64(vec[0].Value), 'g', 4, 64), nil
 }
 
 // alertState returns "pending" or "firing" for an active alert.
@@ -381,7 +383,7 @@ func (m *monitoring) tryIt(tokenFile string) string {
 		return ""
 	}
 	return fmt.Sprintf(`
-Prometheus: %s (alerts: %s/alerts), scraping the controller's metrics:
+Prometheus: %s (active alerts: %s/api/v1/alerts), scraping the controller's metrics:
 controller metrics: https://%s/metrics
   curl -k -H "Authorization: Bearer $(cat %s)" https://%s/metrics
 `, m.url, m.url, m.metricsAddr, tokenFile, m.metricsAddr)

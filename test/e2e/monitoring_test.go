@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -22,6 +23,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
@@ -171,6 +173,7 @@ func checkMetricsAuth(t *testing.T, ctx context.Context, dir, target string) {
 
 func kubeClient(t *testing.T, kubeconfig string) client.Client {
 	t.Helper()
+	logf.SetLogger(logr.Discard()) // controller-runtime's client wants a logger
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
