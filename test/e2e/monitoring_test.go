@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -40,9 +39,9 @@ const monitoringTimeout = time.Minute
 // prometheusBinary finds Debian's prometheus or fails with what to install.
 func prometheusBinary(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("prometheus")
+	p, err := testsupport.PrometheusTool("prometheus")
 	if err != nil {
-		t.Fatal("prometheus not found: install Debian's prometheus package (apt-get install -y prometheus, as .ci/run does; its service is not needed) or put prometheus on PATH")
+		t.Fatal(err)
 	}
 	return p
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // Paths from this package to the artefacts under test.
@@ -80,9 +82,9 @@ func writeYAML(t *testing.T, path string, v any) {
 // promtool finds promtool or fails with what to install.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
+	p, err := testsupport.PrometheusTool("promtool")
 	if err != nil {
-		t.Fatal("promtool not found: install Debian's prometheus package (apt-get install -y prometheus, as .ci/run does) or put promtool on PATH")
+		t.Fatal(err)
 	}
 	return p
 }
