@@ -73,6 +73,18 @@ test-ops: ## Alerts (promtool), dashboard and alert PromQL, README metrics and a
 	@command -v promtool >/dev/null || { echo "promtool not found: apt-get install -y prometheus (Debian's package; only its binaries are used), or put promtool on PATH"; exit 1; }
 	cd test/ops && go vet ./... && go test $(GO_TEST_FLAGS) ./...
 
+FUZZTIME ?= 10s
+# package:target of every fuzz target; their seeds (f.Add and testdata/fuzz) run in every `go test`.
+FUZZ_TARGETS := internal/m365:FuzzParseRetryAfter internal/m365:FuzzErrorBody \
+	internal/m365/licensing:FuzzDecodeList internal/m365/auth:FuzzEntraErrorBody
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder.
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
+		go test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
+
 .PHONY: test-e2e
 test-e2e: envtest ## Run the end-to-end suite alone.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./test/...

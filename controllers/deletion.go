@@ -46,7 +46,7 @@ func (r *TenantPurchasePolicyReconciler) restore(ctx context.Context, s *syncSta
 	}
 	offers := 0
 	if len(p.Status.OfferTypes) > 0 {
-		current, err := s.policies.ListOfferTypes(ctx)
+		current, _, err := s.policies.ListOfferTypes(ctx)
 		if err != nil {
 			return classify(err)
 		}

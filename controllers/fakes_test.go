@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 )
 
@@ -18,18 +19,20 @@ type fakePolicies struct {
 
 var errUnexpectedWrite = errors.New("fake: unexpected write")
 
-func (f fakePolicies) ListProducts(ctx context.Context) ([]licensing.Item, error) {
+func (f fakePolicies) ListProducts(ctx context.Context) ([]licensing.Item, m365.ListInfo, error) {
 	if f.listProducts == nil {
-		return nil, nil
+		return nil, m365.ListInfo{}, nil
 	}
-	return f.listProducts(ctx)
+	items, err := f.listProducts(ctx)
+	return items, m365.ListInfo{}, err
 }
 
-func (f fakePolicies) ListOfferTypes(ctx context.Context) ([]licensing.Item, error) {
+func (f fakePolicies) ListOfferTypes(ctx context.Context) ([]licensing.Item, m365.ListInfo, error) {
 	if f.listOfferTypes == nil {
-		return nil, nil
+		return nil, m365.ListInfo{}, nil
 	}
-	return f.listOfferTypes(ctx)
+	items, err := f.listOfferTypes(ctx)
+	return items, m365.ListInfo{}, err
 }
 
 func (f fakePolicies) SetProduct(ctx context.Context, id, value string) error {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
@@ -22,10 +23,12 @@ type PolicyAPI interface {
 }
 
 // TenantPolicies reads and writes one tenant's self-service purchase policy.
-// Writes are idempotent: setting a value twice has the effect of once.
+// Writes are idempotent: setting a value twice has the effect of once. Lists
+// hold unique, bounded items; m365.ListInfo counts what the answer held
+// beyond them (duplicates, invalid items, cut names).
 type TenantPolicies interface {
-	ListProducts(ctx context.Context) ([]licensing.Item, error)
-	ListOfferTypes(ctx context.Context) ([]licensing.Item, error)
+	ListProducts(ctx context.Context) ([]licensing.Item, m365.ListInfo, error)
+	ListOfferTypes(ctx context.Context) ([]licensing.Item, m365.ListInfo, error)
 	SetProduct(ctx context.Context, productID, value string) error
 	SetOfferType(ctx context.Context, offerType, value string) error
 }
@@ -37,9 +40,10 @@ type DirectoryAPI interface {
 }
 
 // TenantDirectory reads one tenant's subscriptions and licences. Read only.
+// Lists are unique by ID across pages and bounded, like TenantPolicies'.
 type TenantDirectory interface {
-	ListSubscriptions(ctx context.Context) ([]graph.Subscription, error)
-	ListSubscribedSkus(ctx context.Context) ([]graph.SubscribedSku, error)
+	ListSubscriptions(ctx context.Context) ([]graph.Subscription, m365.ListInfo, error)
+	ListSubscribedSkus(ctx context.Context) ([]graph.SubscribedSku, m365.ListInfo, error)
 	GetUser(ctx context.Context, userID string) (graph.User, error)
 }
 

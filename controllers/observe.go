@@ -21,7 +21,7 @@ var errEmptyProductList = errors.New("the licensing API listed no products for t
 // recordStatus).
 func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *syncState) error {
 	p := s.policy
-	products, err := s.policies.ListProducts(ctx)
+	products, _, err := s.policies.ListProducts(ctx)
 	if err != nil {
 		return classify(err)
 	}
@@ -32,7 +32,7 @@ func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *s
 	}
 	s.products = products
 	if len(p.Spec.OfferTypes) > 0 {
-		if s.offerTypes, err = s.policies.ListOfferTypes(ctx); err != nil {
+		if s.offerTypes, _, err = s.policies.ListOfferTypes(ctx); err != nil {
 			return classify(err)
 		}
 	}

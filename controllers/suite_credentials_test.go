@@ -160,7 +160,8 @@ func (f *credFixture) credential(m auth.Material) azcore.TokenCredential {
 func (f *credFixture) listProducts(cred azcore.TokenCredential) ([]licensing.Item, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return f.licensing.For(f.tenant, cred).ListProducts(ctx)
+	items, _, err := f.licensing.For(f.tenant, cred).ListProducts(ctx)
+	return items, err
 }
 
 // errorView is the part of an *m365.Error a user sees.

@@ -31,10 +31,10 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		s.tracking = &trackingOutcome{disabled: true}
 		return nil
 	}
-	subs, err := s.directory.ListSubscriptions(ctx)
+	subs, _, err := s.directory.ListSubscriptions(ctx)
 	var skus []graph.SubscribedSku
 	if err == nil {
-		skus, err = s.directory.ListSubscribedSkus(ctx)
+		skus, _, err = s.directory.ListSubscribedSkus(ctx)
 	}
 	if err != nil {
 		s.tracking = degraded(err)

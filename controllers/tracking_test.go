@@ -6,6 +6,7 @@ import (
 	"time"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
 )
 
@@ -16,12 +17,12 @@ type fakeDirectory struct {
 	userReads int
 }
 
-func (f *fakeDirectory) ListSubscriptions(context.Context) ([]graph.Subscription, error) {
-	return f.subs, nil
+func (f *fakeDirectory) ListSubscriptions(context.Context) ([]graph.Subscription, m365.ListInfo, error) {
+	return f.subs, m365.ListInfo{}, nil
 }
 
-func (f *fakeDirectory) ListSubscribedSkus(context.Context) ([]graph.SubscribedSku, error) {
-	return f.skus, nil
+func (f *fakeDirectory) ListSubscribedSkus(context.Context) ([]graph.SubscribedSku, m365.ListInfo, error) {
+	return f.skus, m365.ListInfo{}, nil
 }
 
 func (f *fakeDirectory) GetUser(_ context.Context, id string) (graph.User, error) {

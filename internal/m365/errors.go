@@ -2,12 +2,10 @@ package m365
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +26,16 @@ const (
 	BadRequest Kind = "BadRequest"
 	// Transient: 5xx, timeouts, resets; retry with backoff.
 	Transient Kind = "Transient"
+	// Redirected: the service answered 3xx. The redirect was not followed (no
+	// token, credential or PUT body went to the Location), Reason names the
+	// status and the Location's host. A gateway in maintenance or a proxy:
+	// retry with backoff, and say so if it lasts.
+	Redirected Kind = "Redirected"
+	// InvalidResponse: a 2xx answer that cannot be used: larger than
+	// MaxResponseBytes, not the expected JSON, or paging that leaves the
+	// endpoint's origin, repeats or does not end. Retry with backoff; never
+	// treat it as an empty answer.
+	InvalidResponse Kind = "InvalidResponse"
 )
 
 // Error is a failed call to a Microsoft service.
@@ -98,53 +106,17 @@ func RetryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
-	}
-	return 0, false
-}
-
-// DefaultRetryAfter is used for a 429 that carries no usable Retry-After.
-const DefaultRetryAfter = 10 * time.Second
-
-// throttleWait tells whether resp asks the caller to wait, and how long: a
-// 429 always (DefaultRetryAfter when Retry-After is missing or unreadable), a
-// 503 when it carries a Retry-After. The error mapping and the gate share it,
-// so the policy and every other call of the tenant wait alike.
-func throttleWait(resp *http.Response, now time.Time) (time.Duration, bool) {
-	header := resp.Header.Get("Retry-After")
-	if resp.StatusCode != http.StatusTooManyRequests && (resp.StatusCode != http.StatusServiceUnavailable || header == "") {
-		return 0, false
-	}
-	if d, ok := ParseRetryAfter(header, now); ok {
-		return d, true
-	}
-	return DefaultRetryAfter, true
-}
-
 // FromResponse turns a non-2xx response into an *Error. body is the response
-// body (already read); Microsoft's {"errorCode","reason"}, Graph's
-// {"error":{"code","message"}} and Entra's {"error","error_description"} are
-// understood.
-func FromResponse(op string, resp *http.Response, body []byte, now time.Time) *Error {
-	e := &Error{Op: op, StatusCode: resp.StatusCode, CorrelationID: resp.Request.Header.Get("x-ms-correlation-id")}
-	e.Code, e.Reason = decodeErrorBody(body)
+// body (already read). Code and Reason are what DescribeErrorBody makes of
+// it: Microsoft's own code and message, or a fixed description of anything
+// else, with the request's bearer token and every string in secrets removed.
+func FromResponse(op string, resp *http.Response, body []byte, now time.Time, secrets ...string) *Error {
+	e := &Error{Op: op, StatusCode: resp.StatusCode}
+	if resp.Request != nil {
+		e.CorrelationID = resp.Request.Header.Get("x-ms-correlation-id")
+		secrets = append(secrets, bearerToken(resp.Request))
+	}
+	e.Code, e.Reason = DescribeErrorBody(body, resp.Header.Get("Content-Type"), secrets...)
 	if d, ok := throttleWait(resp, now); ok {
 		e.Kind, e.RetryAfter = Throttled, d
 		return e
@@ -164,38 +136,13 @@ func FromResponse(op string, resp *http.Response, body []byte, now time.Time) *E
 	return e
 }
 
-func decodeErrorBody(body []byte) (code, reason string) {
-	var v struct {
-		ErrorCode        string          `json:"errorCode"`
-		Reason           string          `json:"reason"`
-		Message          string          `json:"message"`
-		Error            json.RawMessage `json:"error"`
-		ErrorDescription string          `json:"error_description"`
+// bearerToken is the token the request carried, "" if none.
+func bearerToken(req *http.Request) string {
+	v := req.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
 	}
-	if json.Unmarshal(body, &v) != nil {
-		return "", strings.TrimSpace(truncate(string(body), 256))
-	}
-	code, reason = v.ErrorCode, v.Reason
-	if reason == "" {
-		reason = v.Message
-	}
-	if len(v.Error) > 0 {
-		var s string
-		var obj struct{ Code, Message string }
-		if json.Unmarshal(v.Error, &s) == nil {
-			code, reason = s, v.ErrorDescription
-		} else if json.Unmarshal(v.Error, &obj) == nil {
-			code, reason = obj.Code, obj.Message
-		}
-	}
-	return code, truncate(reason, 512)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+	return ""
 }
 
 // FromTransport wraps an error from http.Client.Do: context cancellation is

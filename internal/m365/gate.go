@@ -58,12 +58,14 @@ func (g *Gate) Check(tenant, host string) error {
 	return nil
 }
 
-// Defer forbids calls from tenant to host for d from now. A shorter wait never
-// shortens a longer one already recorded.
+// Defer forbids calls from tenant to host for d from now, d capped at
+// MaxRetryAfter (so the gate never holds a tenant longer, whatever arithmetic
+// produced d). A shorter wait never shortens a longer one already recorded.
 func (g *Gate) Defer(tenant, host string, d time.Duration) {
 	if d <= 0 {
 		return
 	}
+	d = min(d, MaxRetryAfter)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	k := gateKey{tenant, host}

@@ -72,7 +72,9 @@ func ValidateOrigin(origin string) error {
 }
 
 // NewHTTPClient returns an HTTP client whose trust store is the system pool
-// plus, when caFile is not empty, the PEM certificates in caFile.
+// plus, when caFile is not empty, the PEM certificates in caFile. It never
+// follows a redirect (NoRedirects); the clients build their per-tenant
+// pipeline on its transport (TenantClient).
 func NewHTTPClient(caFile string) (*http.Client, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
@@ -90,5 +92,5 @@ func NewHTTPClient(caFile string) (*http.Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	t.MaxIdleConnsPerHost = 32
-	return &http.Client{Transport: t}, nil
+	return &http.Client{Transport: t, CheckRedirect: NoRedirects}, nil
 }

@@ -14,29 +14,6 @@ import (
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-func TestParseRetryAfter(t *testing.T) {
-	cases := map[string]struct {
-		in   string
-		want time.Duration
-		ok   bool
-	}{
-		"seconds":               {"30", 30 * time.Second, true},
-		"HTTP date in future":   {t0.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
-		"HTTP date in the past": {t0.Add(-time.Minute).Format(http.TimeFormat), 0, true},
-		"negative is invalid":   {"-1", 0, false},
-		"garbage is invalid":    {"soon", 0, false},
-		"empty is absent":       {"", 0, false},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got, ok := ParseRetryAfter(tc.in, t0)
-			if got != tc.want || ok != tc.ok {
-				t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
-			}
-		})
-	}
-}
-
 func TestFromResponse(t *testing.T) {
 	cases := map[string]struct {
 		status int
@@ -61,6 +38,16 @@ func TestFromResponse(t *testing.T) {
 			Error{Kind: Unauthorized, StatusCode: 401, Code: "invalid_client", Reason: "AADSTS7000215: Invalid client secret provided."}},
 		"400 bad request": {400, nil, `{"errorCode":"BadRequest","reason":"Invalid scope."}`,
 			Error{Kind: BadRequest, StatusCode: 400, Code: "BadRequest", Reason: "Invalid scope."}},
+		"a proxy's HTML page is described, never quoted": {502, http.Header{"Content-Type": {"text/html; charset=utf-8"}}, `<html><body>Bad gateway</body></html>`,
+			Error{Kind: Transient, StatusCode: 502, Reason: "non-JSON answer (content-type text/html, 37 bytes)"}},
+		"plain text without a content type": {500, nil, `oops`,
+			Error{Kind: Transient, StatusCode: 500, Reason: "non-JSON answer (content-type none, 4 bytes)"}},
+		"JSON that is no Microsoft error is described": {500, http.Header{"Content-Type": {"application/json"}}, `{"detail":"x"}`,
+			Error{Kind: Transient, StatusCode: 500, Reason: "JSON answer without a Microsoft error (content-type application/json, 14 bytes)"}},
+		"control characters become spaces": {400, nil, "{\"errorCode\":\"BadRequest\",\"reason\":\"line one\\r\\nline\\u0000two\\u202e\"}",
+			Error{Kind: BadRequest, StatusCode: 400, Code: "BadRequest", Reason: "line one  line two"}},
+		"a code that is not a code is dropped": {400, nil, `{"errorCode":"<script>","reason":"x"}`,
+			Error{Kind: BadRequest, StatusCode: 400, Reason: "x"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -268,20 +268,15 @@ func (p *Provider) build(m Material, method Method) (azcore.TokenCredential, err
 	return p.newAzidentityCredential(m, method)
 }
 
-// httpClientFor returns a client whose transport goes through the gate for
-// tenant (when the Provider has one) and reports transport errors to the
-// calling GetToken.
+// httpClientFor returns the client of tenant's token requests: the shared
+// pipeline (m365.TenantClient: the gate when the Provider has one, no
+// redirects, capped bodies), reporting transport errors to the calling
+// GetToken. azidentity and MSAL send every request (metadata and token)
+// through it, so no secret, assertion or refresh token follows a redirect.
 func (p *Provider) httpClientFor(tenant string) *http.Client {
-	c := *p.http
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	if p.gate != nil {
-		base = p.gate.Transport(tenant, base)
-	}
-	c.Transport = &recordingTransport{base: base}
-	return &c
+	c := m365.TenantClient(p.http, tenant, p.gate)
+	c.Transport = &recordingTransport{base: c.Transport}
+	return c
 }
 
 // tokenURL is the v2 token endpoint of tenant.

@@ -2,10 +2,8 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -36,9 +34,6 @@ var refusedCredentialAADSTS = map[string]bool{
 	"700024": true, // the client assertion is outside its validity period
 	"90002":  true, // tenant not found
 }
-
-// redacted replaces a secret found in an error message.
-const redacted = "[REDACTED]"
 
 // callSink collects, for one GetToken call, what azidentity's errors lose:
 // the transport error (e.g. a gate refusal or a timeout), the assertion
@@ -95,20 +90,19 @@ func (s *callSink) setAssertionErr(err error) {
 	s.assertionErr = err
 }
 
-// redact removes every known secret from msg.
-func (s *callSink) redact(msg string) string {
+// secretList returns the secrets known so far.
+func (s *callSink) secretList() []string {
 	if s == nil {
-		return msg
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range s.secrets {
-		// As sent, and as a form or URL encoding would echo it.
-		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
-			msg = strings.ReplaceAll(msg, form, redacted)
-		}
-	}
-	return msg
+	return append([]string(nil), s.secrets...)
+}
+
+// redact removes every known secret (and credential-shaped string) from msg.
+func (s *callSink) redact(msg string) string {
+	return m365.CleanText(msg, m365.MaxReasonLength, s.secretList()...)
 }
 
 // recordingTransport reports a failed round trip to the sink of the request's
@@ -143,6 +137,9 @@ func tokenError(ctx context.Context, err error, sink *callSink, now time.Time) e
 	if transportErr != nil {
 		return m365.FromTransport(opGetToken, transportErr)
 	}
+	if _, ok := m365.AsError(err); ok { // e.g. an answer beyond the size cap
+		return m365.FromTransport(opGetToken, err)
+	}
 	if ctx.Err() != nil {
 		return m365.FromTransport(opGetToken, ctx.Err())
 	}
@@ -152,23 +149,16 @@ func tokenError(ctx context.Context, err error, sink *callSink, now time.Time) e
 // responseError maps an error answer of Entra (token or metadata endpoint):
 // 400/401 with invalid_client, unauthorized_client, invalid_grant or
 // invalid_tenant → Unauthorized; 429 → Throttled with Retry-After; 5xx →
-// Transient. Reason is the AADSTS description's first sentence, with every
-// known secret removed.
+// Transient. Reason is the AADSTS description's first sentence (with its
+// AADSTS code), cleaned and without any known secret (m365.FromResponse); a
+// body that is not Entra's JSON (a proxy page, an echo of the form) is only
+// described.
 func responseError(resp *http.Response, body []byte, sink *callSink, now time.Time) *m365.Error {
-	r := *resp
-	if r.Request == nil {
-		r.Request = &http.Request{Header: http.Header{}}
-	}
-	e := m365.FromResponse(opGetToken, &r, body, now)
+	e := m365.FromResponse(opGetToken, resp, body, now, sink.secretList()...)
 	if e.StatusCode == http.StatusBadRequest && refusesCredential(e.Code, e.Reason) {
 		e.Kind = m365.Unauthorized
 	}
-	if !json.Valid(body) {
-		// Not Entra's JSON (a proxy page, an echo of the form): never quote it.
-		e.Reason = http.StatusText(resp.StatusCode)
-	}
-	e.Code = sink.redact(e.Code)
-	e.Reason = sink.redact(firstSentence(e.Reason))
+	e.Reason = firstSentence(e.Reason)
 	return e
 }
 

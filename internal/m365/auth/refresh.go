@@ -280,7 +280,13 @@ func (c *refreshCredential) decode(body []byte) (redeemed, error) {
 	}, nil
 }
 
-// seconds reads expires_in, a number or a numeric string.
+// maxTokenLifetime bounds the lifetime read from expires_in: Entra's access
+// tokens live 60-90 minutes; a larger (or overflowing) value must not keep a
+// token cached for ever.
+const maxTokenLifetime = 24 * time.Hour
+
+// seconds reads expires_in, a number or a numeric string, at most
+// maxTokenLifetime. Zero, negative and non-numbers (NaN) are refused.
 func seconds(v any) (time.Duration, bool) {
 	var s float64
 	switch x := v.(type) {
@@ -295,10 +301,10 @@ func seconds(v any) (time.Duration, bool) {
 	default:
 		return 0, false
 	}
-	if s <= 0 {
+	if !(s > 0) {
 		return 0, false
 	}
-	return time.Duration(s * float64(time.Second)), true
+	return time.Duration(min(s, maxTokenLifetime.Seconds()) * float64(time.Second)), true
 }
 
 func withOfflineAccess(scope string) string {

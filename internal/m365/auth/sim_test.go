@@ -59,7 +59,8 @@ func (s *simFixture) listProducts(t *testing.T, cred azcore.TokenCredential) ([]
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return s.licensing.For(s.tenant, cred).ListProducts(ctx)
+	items, _, err := s.licensing.For(s.tenant, cred).ListProducts(ctx)
+	return items, err
 }
 
 func (s *simFixture) register(t *testing.T, app m365sim.App) {

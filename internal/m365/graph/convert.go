@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // toSubscription copies a companySubscription; absent fields stay zero.
@@ -65,6 +67,40 @@ func toUser(m models.Userable) User {
 		})
 	}
 	return u
+}
+
+// boundSubscription cuts s's fields to the CRD's bounds (an over-long
+// secondary ID is cleared: a cut ID names another object) and tells whether
+// it changed any. The ID itself was checked by m365.Keys.
+func boundSubscription(s *Subscription) bool {
+	var b m365.Bounder
+	b.Text(&s.SkuPartNumber, m365.MaxSkuPartNumberLength)
+	b.Text(&s.Status, m365.MaxStatusLength)
+	b.Text(&s.OwnerType, m365.MaxStatusLength)
+	b.ID(&s.CommerceSubscriptionID)
+	b.ID(&s.SkuID)
+	b.ID(&s.OwnerID)
+	b.ID(&s.OwnerTenantID)
+	return b.Changed
+}
+
+// boundSubscribedSku cuts s's fields to the CRD's bounds, dropping
+// subscription IDs that are over-long, and tells whether it changed any.
+func boundSubscribedSku(s *SubscribedSku) bool {
+	var b m365.Bounder
+	b.Text(&s.SkuPartNumber, m365.MaxSkuPartNumberLength)
+	b.Text(&s.AccountName, m365.MaxNameLength)
+	b.Text(&s.CapabilityStatus, m365.MaxStatusLength)
+	b.Text(&s.AppliesTo, m365.MaxStatusLength)
+	b.ID(&s.AccountID)
+	ids := s.SubscriptionIDs[:0]
+	for _, id := range s.SubscriptionIDs {
+		if b.ID(&id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	s.SubscriptionIDs = ids
+	return b.Changed
 }
 
 // deref returns *p, or the zero value for nil.

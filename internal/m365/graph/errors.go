@@ -68,16 +68,33 @@ func tokenFailure(ctx context.Context, op string, te *tokenError) error {
 }
 
 // withRequestID fills CorrelationID with Graph's request-id (or the
-// client-request-id the SDK sent), which Microsoft support asks for.
+// client-request-id the SDK sent), which Microsoft support asks for. A
+// request-id that is not a plain ID (a proxy may send anything) is ignored.
 func withRequestID(e *m365.Error, resp *http.Response) *m365.Error {
 	if e.CorrelationID != "" {
 		return e
 	}
-	e.CorrelationID = resp.Header.Get(headerRequestID)
+	if id := resp.Header.Get(headerRequestID); plainID(id) {
+		e.CorrelationID = id
+	}
 	if e.CorrelationID == "" && resp.Request != nil {
 		e.CorrelationID = resp.Request.Header.Get(headerClientRequestID)
 	}
 	return e
+}
+
+// plainID accepts a GUID-like request ID: letters, digits and '-', at most
+// m365.MaxIDLength.
+func plainID(s string) bool {
+	if s == "" || len(s) > m365.MaxIDLength {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // fromAPIError maps kiota's error for a failed response (an *ODataError, or
@@ -107,7 +124,8 @@ func (c *Client) gateWait(tenantID string, def time.Duration) time.Duration {
 	return def
 }
 
-// odataCode returns Graph's error code and message from an *ODataError.
+// odataCode returns Graph's error code and message from an *ODataError,
+// cleaned and bounded like every code and message copied from an answer.
 func odataCode(err error) (code, message string) {
 	var od *odataerrors.ODataError
 	if !errors.As(err, &od) {
@@ -117,7 +135,7 @@ func odataCode(err error) (code, message string) {
 	if me == nil {
 		return "", ""
 	}
-	return deref(me.GetCode()), deref(me.GetMessage())
+	return m365.CleanError(deref(me.GetCode()), deref(me.GetMessage()))
 }
 
 // toHTTPHeader copies kiota's response headers.

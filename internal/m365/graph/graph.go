@@ -42,8 +42,9 @@ const (
 const apiVersionPath = "/v1.0"
 
 // maxPages bounds a paged listing, so a service that keeps answering with a
-// nextLink cannot keep a reconcile busy until its deadline.
-const maxPages = 1000
+// nextLink cannot keep a reconcile busy until its deadline, nor fill memory
+// (each page is capped at m365.MaxResponseBytes).
+const maxPages = 100
 
 // subscribedSkuFields is the $select of GET /subscribedSkus: exactly what
 // SubscribedSku holds.
@@ -163,17 +164,20 @@ func (c *Client) For(tenantID string, cred azcore.TokenCredential) Tenant {
 }
 
 // ListSubscriptions returns every company subscription of the tenant,
-// following @odata.nextLink through all pages.
-func (t Tenant) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
+// following @odata.nextLink through all pages (on the endpoint's origin
+// only), one per subscription ID in the order of the answer. info counts what
+// the answer held beyond them: null items, items without a usable ID,
+// duplicates, fields cut to the CRD's bounds.
+func (t Tenant) ListSubscriptions(ctx context.Context) ([]Subscription, m365.ListInfo, error) {
 	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
-		return nil, c.classify(ctx, OpListSubscriptions, tenantID, err, nil)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListSubscriptions, tenantID, err, nil)
 	}
 	rb := directory.NewSubscriptionsRequestBuilderInternal(s.pathParams(), s.adapter)
-	items, err := collect(ctx,
+	items, info, err := collect(ctx, c.followable,
 		func(ctx context.Context) (models.CompanySubscriptionCollectionResponseable, error) {
 			return rb.Get(ctx, nil)
 		},
@@ -181,30 +185,40 @@ func (t Tenant) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
 			return rb.WithUrl(next).Get(ctx, nil)
 		})
 	if err != nil {
-		return nil, c.classify(ctx, OpListSubscriptions, tenantID, err, s.rec)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListSubscriptions, tenantID, err, s.rec)
 	}
 	out := make([]Subscription, 0, len(items))
+	seen := m365.Keys{}
 	for _, it := range items {
-		out = append(out, toSubscription(it))
+		sub := toSubscription(it)
+		if !seen.Keep(&info, sub.ID) {
+			continue
+		}
+		if boundSubscription(&sub) {
+			info.Truncated++
+		}
+		out = append(out, sub)
 	}
-	return out, nil
+	return out, info, nil
 }
 
 // ListSubscribedSkus returns every subscribed SKU of the tenant, following
-// @odata.nextLink through all pages. It asks only for the fields it returns.
-func (t Tenant) ListSubscribedSkus(ctx context.Context) ([]SubscribedSku, error) {
+// @odata.nextLink through all pages (on the endpoint's origin only), one per
+// SKU and billing account. It asks only for the fields it returns. info
+// counts what the answer held beyond them, like ListSubscriptions.
+func (t Tenant) ListSubscribedSkus(ctx context.Context) ([]SubscribedSku, m365.ListInfo, error) {
 	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
-		return nil, c.classify(ctx, OpListSubscribedSkus, tenantID, err, nil)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListSubscribedSkus, tenantID, err, nil)
 	}
 	rb := subscribedskus.NewSubscribedSkusRequestBuilderInternal(s.pathParams(), s.adapter)
 	cfg := &subscribedskus.SubscribedSkusRequestBuilderGetRequestConfiguration{
 		QueryParameters: &subscribedskus.SubscribedSkusRequestBuilderGetQueryParameters{Select: subscribedSkuFields},
 	}
-	items, err := collect(ctx,
+	items, info, err := collect(ctx, c.followable,
 		func(ctx context.Context) (models.SubscribedSkuCollectionResponseable, error) {
 			return rb.Get(ctx, cfg)
 		},
@@ -212,13 +226,21 @@ func (t Tenant) ListSubscribedSkus(ctx context.Context) ([]SubscribedSku, error)
 			return rb.WithUrl(next).Get(ctx, nil)
 		})
 	if err != nil {
-		return nil, c.classify(ctx, OpListSubscribedSkus, tenantID, err, s.rec)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListSubscribedSkus, tenantID, err, s.rec)
 	}
 	out := make([]SubscribedSku, 0, len(items))
+	seen := m365.Keys{}
 	for _, it := range items {
-		out = append(out, toSubscribedSku(it))
+		sku := toSubscribedSku(it)
+		if !seen.Keep(&info, sku.SkuID, sku.AccountID) {
+			continue
+		}
+		if boundSubscribedSku(&sku) {
+			info.Truncated++
+		}
+		out = append(out, sku)
 	}
-	return out, nil
+	return out, info, nil
 }
 
 // GetUser reads one user's licence assignments. An unknown user fails with an
@@ -250,9 +272,30 @@ func (t Tenant) GetUser(ctx context.Context, userID string) (User, error) {
 // errEmptyResponse is returned when Graph answered 2xx without a body.
 var errEmptyResponse = errors.New("empty response")
 
-// errEndlessPaging is returned when a listing does not end within maxPages
-// or a nextLink repeats.
-var errEndlessPaging = errors.New("paging did not end")
+// Reasons of the paging errors (Kind InvalidResponse).
+const (
+	reasonForeignNextLink = "@odata.nextLink leaves the Graph endpoint's origin; not followed"
+	reasonRepeatedLink    = "@odata.nextLink repeats an earlier page"
+	reasonTooManyPages    = "paging did not end within %d pages"
+)
+
+// pagingError is a listing whose paging cannot be trusted.
+func pagingError(reason string) *m365.Error {
+	return &m365.Error{Kind: m365.InvalidResponse, Reason: reason}
+}
+
+// followable checks that a nextLink stays on the Graph endpoint: an absolute
+// https URL on the endpoint's host and port, without user info. Any other
+// link is refused before a request (and the token) leaves.
+func (c *Client) followable(link string) error {
+	u, err := url.Parse(link)
+	if err != nil || u.Scheme != "https" || u.User != nil || !strings.EqualFold(withoutDefaultPort(u.Host), withoutDefaultPort(c.origin)) {
+		return pagingError(reasonForeignNextLink)
+	}
+	return nil
+}
+
+func withoutDefaultPort(host string) string { return strings.TrimSuffix(host, ":443") }
 
 // page is what every Graph collection response offers.
 type page[T any] interface {
@@ -260,26 +303,43 @@ type page[T any] interface {
 	GetOdataNextLink() *string
 }
 
-// collect gets the first page with first, then each @odata.nextLink with
-// next, and returns all items in order.
-func collect[T any, P page[T]](ctx context.Context, first func(context.Context) (P, error), next func(context.Context, string) (P, error)) ([]T, error) {
-	var all []T
+// collect gets the first page with first, then each @odata.nextLink that
+// follow accepts with next, and returns all items in order, without the null
+// ones (counted in info.Invalid). A repeated link or more than maxPages pages
+// is an InvalidResponse error.
+func collect[T any, P page[T]](ctx context.Context, follow func(string) error, first func(context.Context) (P, error), next func(context.Context, string) (P, error)) ([]T, m365.ListInfo, error) {
+	var (
+		all  []T
+		info m365.ListInfo
+	)
 	seen := map[string]bool{}
 	p, err := first(ctx)
 	for n := 1; ; n++ {
 		if err != nil {
-			return nil, err
+			return nil, info, err
 		}
 		if any(p) == nil {
-			return nil, errEmptyResponse
+			return nil, info, errEmptyResponse
 		}
-		all = append(all, p.GetValue()...)
+		for _, it := range p.GetValue() {
+			if any(it) == nil {
+				info.Invalid++
+				continue
+			}
+			all = append(all, it)
+		}
 		link := p.GetOdataNextLink()
 		if link == nil || *link == "" {
-			return all, nil
+			return all, info, nil
 		}
-		if seen[*link] || n >= maxPages {
-			return nil, errEndlessPaging
+		switch {
+		case seen[*link]:
+			return nil, info, pagingError(reasonRepeatedLink)
+		case n >= maxPages:
+			return nil, info, pagingError(fmt.Sprintf(reasonTooManyPages, maxPages))
+		}
+		if err := follow(*link); err != nil {
+			return nil, info, err
 		}
 		seen[*link] = true
 		p, err = next(ctx, *link)

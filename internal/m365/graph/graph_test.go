@@ -281,7 +281,7 @@ func checkAuth(t *testing.T, cred *fakeCredential, seen []seenRequest) {
 func TestListSubscriptionsReadsAllPages(t *testing.T) {
 	f := newFakeGraph(t)
 	cred := &fakeCredential{token: testToken}
-	got, err := newClient(t, f, 0).For(testTenant, cred).ListSubscriptions(context.Background())
+	got, _, err := newClient(t, f, 0).For(testTenant, cred).ListSubscriptions(context.Background())
 	if err != nil {
 		t.Fatalf("ListSubscriptions: %v", err)
 	}
@@ -303,7 +303,7 @@ func TestListSubscriptionsReadsAllPages(t *testing.T) {
 func TestListSubscribedSkusReadsAllPagesWithSelect(t *testing.T) {
 	f := newFakeGraph(t)
 	cred := &fakeCredential{token: testToken}
-	got, err := newClient(t, f, 0).For(testTenant, cred).ListSubscribedSkus(context.Background())
+	got, _, err := newClient(t, f, 0).For(testTenant, cred).ListSubscribedSkus(context.Background())
 	if err != nil {
 		t.Fatalf("ListSubscribedSkus: %v", err)
 	}
@@ -354,11 +354,11 @@ type call func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential
 
 var (
 	listSubscriptions call = func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential) error {
-		_, err := c.For(testTenant, cred).ListSubscriptions(ctx)
+		_, _, err := c.For(testTenant, cred).ListSubscriptions(ctx)
 		return err
 	}
 	listSkus call = func(ctx context.Context, c *graph.Client, cred azcore.TokenCredential) error {
-		_, err := c.For(testTenant, cred).ListSubscribedSkus(ctx)
+		_, _, err := c.For(testTenant, cred).ListSubscribedSkus(ctx)
 		return err
 	}
 	getUser = func(id string) call {
@@ -444,7 +444,7 @@ func TestErrorsAreTypedAndNeverRetried(t *testing.T) {
 				_, _ = w.Write([]byte("<html>oops</html>"))
 			},
 			call:     getUser(testUserID),
-			want:     failure{Kind: m365.Transient, Op: graph.OpGetUser, StatusCode: 500, Reason: "<html>oops</html>"},
+			want:     failure{Kind: m365.Transient, Op: graph.OpGetUser, StatusCode: 500, Reason: "non-JSON answer (content-type text/html, 17 bytes)"},
 			wantSent: 1,
 		},
 		"dropped connection is Transient": {
@@ -577,8 +577,8 @@ func TestEndlessPagingStops(t *testing.T) {
 		writeJSON(w, 200, map[string]any{"value": []any{}, "@odata.nextLink": "https://" + r.Host + r.URL.Path + "?$skiptoken=same"})
 	})
 	err := listSubscriptions(context.Background(), newClient(t, f, 0), &fakeCredential{token: testToken})
-	if got := failureOf(t, err); got.Kind != m365.Transient {
-		t.Errorf("error kind = %s, want Transient", got.Kind)
+	if got := failureOf(t, err); got.Kind != m365.InvalidResponse {
+		t.Errorf("error kind = %s, want InvalidResponse", got.Kind)
 	}
 	if n := len(f.requests()); n != 2 {
 		t.Errorf("server saw %d requests, want 2 (first page, then the repeated link once)", n)
@@ -618,7 +618,7 @@ func TestConcurrentCalls(t *testing.T) {
 			tenant := fmt.Sprintf("tenant-%d", i%4)
 			cred := &fakeCredential{token: testToken}
 			if i%2 == 0 {
-				got, err := c.For(tenant, cred).ListSubscriptions(context.Background())
+				got, _, err := c.For(tenant, cred).ListSubscriptions(context.Background())
 				if err == nil && len(got) != 5 {
 					err = fmt.Errorf("%s: %d subscriptions, want 5", tenant, len(got))
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	abs "github.com/microsoft/kiota-abstractions-go"
+	khttp "github.com/microsoft/kiota-http-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
@@ -67,6 +68,11 @@ func TestFromAPIError(t *testing.T) {
 			err:    &abs.ApiError{ResponseStatusCode: 502},
 			want:   &result{Kind: m365.Transient, StatusCode: 502},
 		},
+		"ODataError quoting a token": {
+			reason: "the SDK's parsed message is cleaned and bounded like any other",
+			err:    odataError(401, "InvalidAuthenticationToken", "token eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln was\nrejected", nil),
+			want:   &result{Kind: m365.Unauthorized, StatusCode: 401, Code: "InvalidAuthenticationToken", Reason: "token [REDACTED] was rejected"},
+		},
 		"not an API error": {
 			reason: "other errors are left to the caller",
 			err:    errors.New("boom"),
@@ -85,6 +91,19 @@ func TestFromAPIError(t *testing.T) {
 				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
 			}
 		})
+	}
+}
+
+// TestMiddlewaresNeitherRetryNorRedirect: kiota's retry handler would resend
+// throttled requests behind the gate's back; its redirect handler would
+// follow a 3xx (a PUT turned into a GET, the token sent to another port of
+// an allowed host).
+func TestMiddlewaresNeitherRetryNorRedirect(t *testing.T) {
+	for _, m := range middlewares() {
+		switch m.(type) {
+		case *khttp.RetryHandler, *khttp.RedirectHandler:
+			t.Errorf("the pipeline holds %T", m)
+		}
 	}
 }
 

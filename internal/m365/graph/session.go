@@ -32,9 +32,10 @@ func (s *session) pathParams() map[string]string {
 }
 
 // begin builds the pipeline of one call for tenantID:
-// kiota middlewares (no retry handler) → recorder → gate → base transport.
-// Tokens are asked for m365.GraphScope with the tenant set, and are only
-// attached to requests for the Graph endpoint's host.
+// kiota middlewares (no retry or redirect handler) → recorder → the shared
+// pipeline (m365.Transport: gate, no redirects, capped bodies) → base
+// transport. Tokens are asked for m365.GraphScope with the tenant set, and are
+// only attached to requests for the Graph endpoint's host.
 func (c *Client) begin(tenantID string, cred azcore.TokenCredential) (*session, error) {
 	if cred == nil {
 		return nil, &tokenError{err: &m365.Error{Kind: m365.Unauthorized, Reason: "no credential"}}
@@ -44,12 +45,10 @@ func (c *Client) begin(tenantID string, cred azcore.TokenCredential) (*session, 
 	if err != nil {
 		return nil, err
 	}
-	rec := &recorder{next: c.gate.Transport(tenantID, c.base)}
+	rec := &recorder{next: m365.Transport(tenantID, c.gate, c.base)}
 	hc := &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(rec, middlewares()...),
-		// The redirect middleware follows redirects (and drops the token when
-		// the host changes); net/http must not follow them again.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport:     khttp.NewCustomTransportWithParentTransport(rec, middlewares()...),
+		CheckRedirect: m365.NoRedirects,
 	}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
 	if err != nil {
@@ -60,14 +59,17 @@ func (c *Client) begin(tenantID string, cred azcore.TokenCredential) (*session, 
 }
 
 // middlewares are the Graph SDK's default middlewares without kiota's retry
-// handler: a throttled or failing request comes straight back, the gate has
-// recorded its Retry-After, and the reconciler decides when to try again.
+// and redirect handlers: a throttled or failing request comes straight back
+// (the gate has recorded its Retry-After, and the reconciler decides when to
+// try again), and a 3xx is never followed (it would turn a write into a GET
+// and could carry the token to another port of an allowed host).
 func middlewares() []khttp.Middleware {
 	opts := msgraphsdk.GetDefaultClientOptions()
 	all := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
 	out := make([]khttp.Middleware, 0, len(all))
 	for _, m := range all {
-		if _, retry := m.(*khttp.RetryHandler); retry {
+		switch m.(type) {
+		case *khttp.RetryHandler, *khttp.RedirectHandler:
 			continue
 		}
 		out = append(out, m)

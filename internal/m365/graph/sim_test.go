@@ -97,7 +97,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 	cred := simCredential(t, sim, readerClientID)
 	ctx := context.Background()
 
-	subs, err := c.For(simTenant, cred).ListSubscriptions(ctx)
+	subs, _, err := c.For(simTenant, cred).ListSubscriptions(ctx)
 	if err != nil {
 		t.Fatalf("ListSubscriptions: %v", err)
 	}
@@ -116,7 +116,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 		t.Errorf("subscriptions (-simulator +client):\n%s", diff)
 	}
 
-	skus, err := c.For(simTenant, cred).ListSubscribedSkus(ctx)
+	skus, _, err := c.For(simTenant, cred).ListSubscribedSkus(ctx)
 	if err != nil {
 		t.Fatalf("ListSubscribedSkus: %v", err)
 	}
@@ -161,7 +161,7 @@ func TestSimulatorRoundTrip(t *testing.T) {
 
 func TestSimulatorForbiddenWithoutOrganizationRead(t *testing.T) {
 	sim, _ := startSim(t)
-	_, err := simClient(t, sim).For(simTenant, simCredential(t, sim, usersClientID)).ListSubscriptions(context.Background())
+	_, _, err := simClient(t, sim).For(simTenant, simCredential(t, sim, usersClientID)).ListSubscriptions(context.Background())
 	e, ok := m365.AsError(err)
 	if !ok {
 		t.Fatalf("error %v is not an *m365.Error", err)

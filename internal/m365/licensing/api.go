@@ -27,24 +27,19 @@ func (c *Client) For(tenantID string, cred azcore.TokenCredential) Tenant {
 }
 
 // ListProducts returns the policy of every Microsoft product in the tenant
-// (GET .../products?scope=product). It only reads.
-func (t Tenant) ListProducts(ctx context.Context) ([]Item, error) {
-	return t.list(ctx, opListProducts, scopeProduct)
+// (GET .../products?scope=product), one item per product ID in the order of
+// the answer, with info on what the answer held beyond them (duplicates,
+// invalid items, cut names: see decodeList). It only reads.
+func (t Tenant) ListProducts(ctx context.Context) ([]Item, m365.ListInfo, error) {
+	return t.list(ctx, opListProducts, scopeProduct, false)
 }
 
 // ListOfferTypes returns the policy of every third-party offer type in the
-// tenant (GET .../products?scope=OfferType). It only reads. Each returned
-// item has OfferType set to its key as OfferTypeKey finds it, so callers can
-// match items on OfferType alone.
-func (t Tenant) ListOfferTypes(ctx context.Context) ([]Item, error) {
-	items, err := t.list(ctx, opListOfferTypes, scopeOfferType)
-	if err != nil {
-		return nil, err
-	}
-	for i := range items {
-		items[i].OfferType = OfferTypeKey(items[i])
-	}
-	return items, nil
+// tenant (GET .../products?scope=OfferType), like ListProducts. Each item has
+// OfferType set to its key as OfferTypeKey finds it, so callers can match
+// items on OfferType alone; items are unique by it.
+func (t Tenant) ListOfferTypes(ctx context.Context) ([]Item, m365.ListInfo, error) {
+	return t.list(ctx, opListOfferTypes, scopeOfferType, true)
 }
 
 // OfferTypeKey returns the offer type (SaaS, POWERBIVISUALS, ...) an item of
@@ -78,19 +73,21 @@ func (t Tenant) SetOfferType(ctx context.Context, offerType, value string) error
 	return t.set(ctx, opSetOfferType+" "+offerType, offerTypesPath, offerType, value)
 }
 
-// list GETs the product list with the given scope and returns its items.
-func (t Tenant) list(ctx context.Context, op, scope string) ([]Item, error) {
-	var answer struct {
-		Items []Item `json:"items"`
+// list GETs the product list with the given scope and decodes its items.
+func (t Tenant) list(ctx context.Context, op, scope string, offerTypes bool) ([]Item, m365.ListInfo, error) {
+	var (
+		items []Item
+		info  m365.ListInfo
+	)
+	decode := func(body []byte) (err error) {
+		items, info, err = decodeList(body, offerTypes)
+		return err
 	}
 	q := url.Values{scopeParam: {scope}}
-	if err := t.c.call(ctx, callSpec{tenantID: t.tenantID, cred: t.cred, op: op, method: http.MethodGet, path: productsPath, query: q, out: &answer}); err != nil {
-		return nil, err
+	if err := t.c.call(ctx, callSpec{tenantID: t.tenantID, cred: t.cred, op: op, method: http.MethodGet, path: productsPath, query: q, decode: decode}); err != nil {
+		return nil, m365.ListInfo{}, err
 	}
-	if answer.Items == nil {
-		answer.Items = []Item{}
-	}
-	return answer.Items, nil
+	return items, info, nil
 }
 
 // set PUTs {"policyValue":value} to collection/key, refusing empty arguments

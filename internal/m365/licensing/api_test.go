@@ -39,7 +39,8 @@ func TestWire(t *testing.T) {
 			answer: `{"Items":[{"PolicyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"Microsoft 365 Copilot","productID":"CFQ7TTC0MM8R","extra":1},` +
 				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI Pro","productId":"CFQ7TTC0H9MP"}]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.For(testTenant, cred).ListProducts(ctx)
+				items, _, err := c.For(testTenant, cred).ListProducts(ctx)
+				return items, err
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},
@@ -52,7 +53,8 @@ func TestWire(t *testing.T) {
 			reason: "an empty list is an empty slice, not an error",
 			answer: `{"items":[]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.For(testTenant, cred).ListProducts(ctx)
+				items, _, err := c.For(testTenant, cred).ListProducts(ctx)
+				return items, err
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=product",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},
@@ -63,7 +65,8 @@ func TestWire(t *testing.T) {
 			answer: `{"items":[{"policyId":"AllowSelfServicePurchase","policyValue":"Enabled","productName":"SaaS","productId":"SaaS"},` +
 				`{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productName":"Power BI visuals","productId":"x","offerType":"POWERBIVISUALS"}]}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return c.For(testTenant, cred).ListOfferTypes(ctx)
+				items, _, err := c.For(testTenant, cred).ListOfferTypes(ctx)
+				return items, err
 			},
 			wantReq: seenRequest{Method: "GET", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products", RawQuery: "scope=OfferType",
 				Authorization: "Bearer " + testToken, Accept: "application/json"},

@@ -5,8 +5,10 @@
 //
 // Every call gets a token for m365.LicensingScope from the caller's
 // credential, sends a new x-ms-correlation-id, runs under its own timeout and
-// passes the tenant's not-before gate, so no request leaves before an earlier
-// Retry-After has passed. Failures are *m365.Error values whose Kind tells the
+// passes the shared pipeline (m365.TenantClient): the tenant's not-before
+// gate, so no request leaves before an earlier Retry-After has passed; no
+// redirect is followed; no answer is read beyond m365.MaxResponseBytes.
+// Lists are deduplicated and bounded (decode.go). Failures are *m365.Error values whose Kind tells the
 // reconciler what to do and whose CorrelationID identifies the request for a
 // Microsoft support case.
 package licensing
@@ -52,12 +54,10 @@ const (
 	opSetOfferType   = "set offer type"
 )
 
-// Body size limits: a tenant has a few dozen products; anything larger than
-// this is not an answer from the policy API.
-const (
-	maxBodyBytes  = 4 << 20
-	maxErrorBytes = 64 << 10
-)
+// maxErrorBytes bounds how much of an error answer is read: only its code and
+// message are used. Success bodies are capped by the shared pipeline
+// (m365.MaxResponseBytes).
+const maxErrorBytes = 64 << 10
 
 // Item is one product (or offer type) policy as the API returns it.
 type Item struct {

@@ -42,7 +42,7 @@ func TestTrailingSlashEndpoint(t *testing.T) {
 		_, _ = io.WriteString(w, `{"items":[]}`)
 	})
 	c := newClient(t, srv, func(o *licensing.Options) { o.Endpoint = srv.URL + "/" })
-	if _, err := c.For(testTenant, &staticCred{}).ListProducts(context.Background()); err != nil {
+	if _, _, err := c.For(testTenant, &staticCred{}).ListProducts(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if path != "/v1.0/policies/AllowSelfServicePurchase/products" {

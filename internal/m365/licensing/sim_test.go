@@ -97,7 +97,7 @@ func TestSimListAndSet(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
 
-	products, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
+	products, _, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestSimListAndSet(t *testing.T) {
 	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Errorf("repeating a PUT: %v", err)
 	}
-	products, err = f.client.For(f.tenant, f.reader).ListProducts(ctx)
+	products, _, err = f.client.For(f.tenant, f.reader).ListProducts(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestSimOfferTypes(t *testing.T) {
 	if err := f.client.For(f.tenant, f.writer).SetOfferType(ctx, "SaaS", licensing.ValueDisabled); err != nil {
 		t.Fatal(err)
 	}
-	items, err := f.client.For(f.tenant, f.writer).ListOfferTypes(ctx)
+	items, _, err := f.client.For(f.tenant, f.writer).ListOfferTypes(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestSimThrottle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
+	_, _, err := f.client.For(f.tenant, f.writer).ListProducts(ctx)
 	if m365.KindOf(err) != m365.Throttled || m365.RetryAfterOf(err) != 30*time.Second {
 		t.Fatalf("want Throttled for 30s, got %v", err)
 	}

@@ -1,8 +1,9 @@
 package licensing
 
-// How one request reaches the policy API: token, not-before gate, per-call
-// timeout, size-capped body and the mapping of every failure to an
-// *m365.Error. The calls themselves are in api.go.
+// How one request reaches the policy API: token, the shared pipeline
+// (not-before gate, no redirects, size-capped bodies: m365.TenantClient),
+// per-call timeout and the mapping of every failure to an *m365.Error. The
+// calls themselves are in api.go.
 
 import (
 	"bytes"
@@ -25,7 +26,6 @@ const (
 	reasonNoToken       = "could not get a token for the licensing API"
 	reasonTokenTimeout  = "timed out getting a token for the licensing API"
 	reasonBadBody       = "the answer is not the expected JSON"
-	reasonBodyTooLarge  = "the answer is larger than expected"
 	reasonEmptyKey      = "no product ID or offer type given"
 	reasonEmptyValue    = "no policy value given"
 	reasonNoCredentials = "no credential given"
@@ -33,7 +33,7 @@ const (
 )
 
 // callSpec describes one request: in is JSON-encoded as the body when not nil,
-// out receives the decoded 2xx body when not nil.
+// decode receives the 2xx body when not nil.
 type callSpec struct {
 	tenantID string
 	cred     azcore.TokenCredential
@@ -42,7 +42,7 @@ type callSpec struct {
 	path     string // already escaped
 	query    url.Values
 	in       any
-	out      any
+	decode   func(body []byte) error
 }
 
 // call sends one request and decodes its answer. It gets a token, sends the
@@ -122,10 +122,10 @@ func (c *Client) newRequest(ctx context.Context, k callSpec, token, cid string) 
 	return req, nil
 }
 
-// send passes req through the tenant's gate, reads the (size-capped) answer
-// and maps failures to *m365.Error.
+// send passes req through the tenant's pipeline (gate, no redirects, capped
+// body), reads the answer and maps failures to *m365.Error.
 func (c *Client) send(req *http.Request, k callSpec) error {
-	resp, err := c.gatedClient(k.tenantID).Do(req)
+	resp, err := m365.TenantClient(c.httpClient, k.tenantID, c.gate).Do(req)
 	if err != nil {
 		return m365.FromTransport(k.op, err)
 	}
@@ -134,33 +134,23 @@ func (c *Client) send(req *http.Request, k callSpec) error {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
 		return m365.FromResponse(k.op, resp, body, c.now())
 	}
-	return decodeBody(k.op, resp, k.out)
+	return decodeBody(k.op, resp, k.decode)
 }
 
-// gatedClient is the configured HTTP client with its transport wrapped by the
-// gate for tenantID.
-func (c *Client) gatedClient(tenantID string) *http.Client {
-	hc := *c.httpClient
-	hc.Transport = c.gate.Transport(tenantID, c.httpClient.Transport)
-	return &hc
-}
-
-// decodeBody reads at most maxBodyBytes of a 2xx answer into out (when out
-// is not nil). A body that is too large or not JSON is Transient: the
-// request may succeed when sent again, and the reconciler backs off.
-func decodeBody(op string, resp *http.Response, out any) error {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+// decodeBody reads a 2xx answer (the pipeline caps it at
+// m365.MaxResponseBytes) and hands it to decode (when not nil). A body that
+// is too large or not the expected JSON is InvalidResponse: the request may
+// succeed when sent again, and the reconciler backs off.
+func decodeBody(op string, resp *http.Response, decode func([]byte) error) error {
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return m365.FromTransport(op, err)
 	}
-	if len(b) > maxBodyBytes {
-		return &m365.Error{Kind: m365.Transient, Op: op, StatusCode: resp.StatusCode, Reason: reasonBodyTooLarge}
-	}
-	if out == nil {
+	if decode == nil {
 		return nil
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return &m365.Error{Kind: m365.Transient, Op: op, StatusCode: resp.StatusCode, Reason: reasonBadBody, Err: err}
+	if err := decode(b); err != nil {
+		return &m365.Error{Kind: m365.InvalidResponse, Op: op, StatusCode: resp.StatusCode, Reason: reasonBadBody, Err: err}
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func slow(w http.ResponseWriter, r *http.Request) {
 }
 
 func listProducts(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-	_, err := c.For(testTenant, cred).ListProducts(ctx)
+	_, _, err := c.For(testTenant, cred).ListProducts(ctx)
 	return err
 }
 
@@ -133,9 +133,9 @@ func TestErrors(t *testing.T) {
 		},
 		"503 without retry-after": {
 			reason:  "an unavailable service is Transient",
-			handler: respond(503, `Service Unavailable`),
+			handler: respond(503, `Service Unavailable`, "Content-Type", "text/plain; charset=utf-8"),
 			call:    setCopilot, wantSent: 1,
-			want: wantErr{Kind: m365.Transient, StatusCode: 503, Reason: "Service Unavailable", CorrelationID: testCorrelation},
+			want: wantErr{Kind: m365.Transient, StatusCode: 503, Reason: "non-JSON answer (content-type text/plain, 19 bytes)", CorrelationID: testCorrelation},
 		},
 		"connection closed": {
 			reason:  "a connection closed without an answer is Transient",
@@ -150,16 +150,22 @@ func TestErrors(t *testing.T) {
 			want: wantErr{Kind: m365.Transient, Reason: "timed out", CorrelationID: testCorrelation},
 		},
 		"malformed answer": {
-			reason:  "a 200 that is not the expected JSON is Transient, never an empty list",
+			reason:  "a 200 that is not the expected JSON is InvalidResponse (retried), never an empty list",
 			handler: respond(200, `<html>maintenance</html>`),
 			call:    listProducts, wantSent: 1,
-			want: wantErr{Kind: m365.Transient, StatusCode: 200, Reason: "the answer is not the expected JSON", CorrelationID: testCorrelation},
+			want: wantErr{Kind: m365.InvalidResponse, StatusCode: 200, Reason: "the answer is not the expected JSON", CorrelationID: testCorrelation},
+		},
+		"answer without items": {
+			reason:  "a 200 JSON object without an items array is no product list, never an empty one",
+			handler: respond(200, `{"value":[]}`),
+			call:    listProducts, wantSent: 1,
+			want: wantErr{Kind: m365.InvalidResponse, StatusCode: 200, Reason: "the answer is not the expected JSON", CorrelationID: testCorrelation},
 		},
 		"oversized answer": {
-			reason:  "an answer beyond the size cap is refused, even when it is valid JSON",
-			handler: respond(200, strings.Repeat(" ", 4<<20)+`{"items":[]}`),
+			reason:  "an answer beyond the shared size cap is refused, even when it is valid JSON",
+			handler: respond(200, strings.Repeat(" ", m365.MaxResponseBytes)+`{"items":[]}`),
 			call:    listProducts, wantSent: 1,
-			want: wantErr{Kind: m365.Transient, StatusCode: 200, Reason: "the answer is larger than expected", CorrelationID: testCorrelation},
+			want: wantErr{Kind: m365.InvalidResponse, StatusCode: 200, Reason: "the answer is larger than 8 MiB", CorrelationID: testCorrelation},
 		},
 		"token error": {
 			reason:  "a failing credential is Unauthorized, nothing is sent, the credential's text is not repeated",
@@ -219,7 +225,7 @@ func TestTokenErrorPassesThrough(t *testing.T) {
 	cred := fakeCred{get: func(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 		return azcore.AccessToken{}, authErr
 	}}
-	_, err := c.For(testTenant, cred).ListProducts(context.Background())
+	_, _, err := c.For(testTenant, cred).ListProducts(context.Background())
 	if err != authErr { //nolint:errorlint // identity is the point
 		t.Errorf("want the credential's error unchanged, got %v", err)
 	}
@@ -241,7 +247,7 @@ func TestCanceledContext(t *testing.T) {
 		cancel()
 		return azcore.AccessToken{Token: testToken}, nil
 	}}
-	_, err := c.For(testTenant, cred).ListProducts(ctx)
+	_, _, err := c.For(testTenant, cred).ListProducts(ctx)
 	if !errors.Is(err, context.Canceled) || m365.KindOf(err) != "" {
 		t.Errorf("want context.Canceled, got %v", err)
 	}
@@ -322,7 +328,7 @@ func TestGateIsPerTenant(t *testing.T) {
 	if err := setCopilot(context.Background(), c, cred); m365.KindOf(err) != m365.Throttled {
 		t.Fatalf("want Throttled, got %v", err)
 	}
-	if _, err := c.For("00000000-0000-0000-0000-000000000001", cred).ListProducts(context.Background()); err != nil {
+	if _, _, err := c.For("00000000-0000-0000-0000-000000000001", cred).ListProducts(context.Background()); err != nil {
 		t.Errorf("another tenant was held back: %v", err)
 	}
 	if err := gate.Check(testTenant, strings.TrimPrefix(srv.URL, "https://")); m365.KindOf(err) != m365.Throttled {
@@ -340,7 +346,7 @@ func TestCorrelationIDPerCall(t *testing.T) {
 	})
 	c := newClient(t, srv, nil)
 	for range 2 {
-		if _, err := c.For(testTenant, &staticCred{}).ListProducts(context.Background()); err != nil {
+		if _, _, err := c.For(testTenant, &staticCred{}).ListProducts(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
