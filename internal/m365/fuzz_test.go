@@ -79,4 +79,3 @@ func FuzzErrorBody(f *testing.F) {
 		}
 	})
 }
-
