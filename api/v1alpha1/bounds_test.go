@@ -1,13 +1,10 @@
 package v1alpha1_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
@@ -17,15 +14,7 @@ import (
 // must equal the CRD's maxLength of the status fields the values are copied
 // into, or a value the client let through makes every status patch fail.
 func TestClientBoundsMatchCRD(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "commerce.tenantpolicy.io_tenantpurchasepolicies.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var crd apiextensionsv1.CustomResourceDefinition
-	if err := yaml.Unmarshal(data, &crd); err != nil {
-		t.Fatal(err)
-	}
-	root := crd.Spec.Versions[0].Schema.OpenAPIV3Schema
+	root := readCRD(t).Spec.Versions[0].Schema.OpenAPIV3Schema
 	cases := map[string]int{
 		"status.products[].productID":                      m365.MaxIDLength,
 		"status.products[].name":                           m365.MaxNameLength,

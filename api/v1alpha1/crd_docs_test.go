@@ -12,7 +12,9 @@ import (
 
 // TestEveryCRDFieldIsDocumented keeps `kubectl explain` useful: every field
 // of the generated CRD carries a description (metadata is Kubernetes' own).
-func TestEveryCRDFieldIsDocumented(t *testing.T) {
+// readCRD reads the generated CRD.
+func readCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "commerce.tenantpolicy.io_tenantpurchasepolicies.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -21,6 +23,11 @@ func TestEveryCRDFieldIsDocumented(t *testing.T) {
 	if err := yaml.Unmarshal(data, &crd); err != nil {
 		t.Fatal(err)
 	}
+	return &crd
+}
+
+func TestEveryCRDFieldIsDocumented(t *testing.T) {
+	crd := readCRD(t)
 	var undocumented []string
 	var walk func(path string, s *apiextensionsv1.JSONSchemaProps)
 	walk = func(path string, s *apiextensionsv1.JSONSchemaProps) {

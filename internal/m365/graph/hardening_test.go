@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,36 +13,13 @@ import (
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/m365test"
 )
 
-// elsewhere is a TLS server on the same host as the fake Graph (another
+// newElsewhere is a TLS server on the same host as the fake Graph (another
 // port): kiota's token filter allows it, so only the client's own guard keeps
 // requests and tokens away from it.
-type elsewhere struct {
-	*httptest.Server
-	hits, withToken atomic.Int32
-}
-
-func newElsewhere(t *testing.T) *elsewhere {
-	t.Helper()
-	e := &elsewhere{}
-	e.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.hits.Add(1)
-		if r.Header.Get("Authorization") != "" {
-			e.withToken.Add(1)
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"value": []any{}})
-	}))
-	t.Cleanup(e.Close)
-	return e
-}
-
-func (e *elsewhere) checkUntouched(t *testing.T) {
-	t.Helper()
-	if n := e.hits.Load(); n != 0 {
-		t.Errorf("%d requests (%d with the token) reached %s", n, e.withToken.Load(), e.URL)
-	}
-}
+func newElsewhere(t *testing.T) *m365test.Target { return m365test.NewTarget(t, true) }
 
 // TestRedirectsAreNeverFollowed: kiota's redirect handler would follow a 302
 // and, the host being allowed, send the token along. The client follows
@@ -64,7 +40,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 			if strings.Contains(err.Error(), "skiptoken") {
 				t.Errorf("the error quotes the Location's query: %v", err)
 			}
-			target.checkUntouched(t)
+			target.CheckUntouched(t)
 			if n := len(f.requests()); n != 1 {
 				t.Errorf("Graph saw %d requests, want 1", n)
 			}
@@ -101,7 +77,7 @@ func TestNextLinkMustStayOnTheEndpoint(t *testing.T) {
 			}
 		})
 	}
-	target.checkUntouched(t)
+	target.CheckUntouched(t)
 }
 
 // TestNullItemsAreSkipped: a null in a page used to panic in conversion

@@ -2,12 +2,9 @@ package licensing_test
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -15,34 +12,8 @@ import (
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/m365test"
 )
-
-// elsewhere is a server a redirect points at; nothing may ever reach it.
-type elsewhere struct {
-	*httptest.Server
-	hits atomic.Int32
-	auth atomic.Int32
-}
-
-func newElsewhere(t *testing.T, tls bool) *elsewhere {
-	t.Helper()
-	e := &elsewhere{}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		e.hits.Add(1)
-		if r.Header.Get("Authorization") != "" {
-			e.auth.Add(1)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"items":[]}`)
-	})
-	if tls {
-		e.Server = httptest.NewTLSServer(h)
-	} else {
-		e.Server = httptest.NewServer(h)
-	}
-	t.Cleanup(e.Close)
-	return e
-}
 
 // TestRedirectsAreNeverFollowed: a 302 on a PUT must not become a GET that
 // answers 200 (counted as a write), and an https→http redirect on the same
@@ -73,7 +44,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			target := newElsewhere(t, tc.tls)
+			target := m365test.NewTarget(t, tc.tls)
 			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, target.URL+r.URL.Path+"?leak=1", tc.status)
 			})
@@ -85,9 +56,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 			if host := strings.TrimPrefix(strings.TrimPrefix(target.URL, "https://"), "http://"); !strings.Contains(err.Error(), host) || strings.Contains(err.Error(), "leak=1") {
 				t.Errorf("the error should name the Location's host %s and not its query: %v", host, err)
 			}
-			if target.hits.Load() != 0 || target.auth.Load() != 0 {
-				t.Errorf("%s: %d requests (%d with a token) reached the redirect target", tc.reason, target.hits.Load(), target.auth.Load())
-			}
+			target.CheckUntouched(t)
 			if srv.Requests() != 1 {
 				t.Errorf("the endpoint saw %d requests, want 1", srv.Requests())
 			}
