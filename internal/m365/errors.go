@@ -26,10 +26,10 @@ const (
 	BadRequest Kind = "BadRequest"
 	// Transient: 5xx, timeouts, resets; retry with backoff.
 	Transient Kind = "Transient"
-	// Redirected: the service answered 3xx. The redirect was not followed (no
-	// token, credential or PUT body went to the Location), Reason names the
-	// status and the Location's host. A gateway in maintenance or a proxy:
-	// retry with backoff, and say so if it lasts.
+	// Redirected: the service answered 3xx (StatusCode). The redirect was not
+	// followed (no token, credential or PUT body went to the Location); Reason
+	// names the Location's scheme and host, never its path or query. A gateway
+	// in maintenance or a proxy: retry with backoff, and say so if it lasts.
 	Redirected Kind = "Redirected"
 	// InvalidResponse: a 2xx answer that cannot be used: larger than
 	// MaxResponseBytes, not the expected JSON, or paging that leaves the
@@ -114,7 +114,7 @@ func FromResponse(op string, resp *http.Response, body []byte, now time.Time, se
 	e := &Error{Op: op, StatusCode: resp.StatusCode}
 	if resp.Request != nil {
 		e.CorrelationID = resp.Request.Header.Get("x-ms-correlation-id")
-		secrets = append(secrets, bearerToken(resp.Request))
+		secrets = append(secrets[:len(secrets):len(secrets)], bearerToken(resp.Request))
 	}
 	e.Code, e.Reason = DescribeErrorBody(body, resp.Header.Get("Content-Type"), secrets...)
 	if d, ok := throttleWait(resp, now); ok {
