@@ -6,7 +6,13 @@ SHELL := /usr/bin/env bash -o pipefail
 CONTROLLER_GEN := go tool controller-gen
 ENVTEST_ASSETS = $(shell bash hack/envtest-bins.sh)
 GO_TEST_FLAGS ?= -count=1
-GENERATED := config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go
+CHART := charts/purchase-policy-controller
+GENERATED := config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go $(CHART)/crds $(CHART)/files
+# kustomize, built from its Go module (hack/tools/go.mod) on first use.
+KUSTOMIZE = $(shell bash hack/tools.sh kustomize)
+# The image `make docker-build` builds and `make build-installer` installs.
+IMG ?= ghcr.io/tenantpolicy/purchase-policy-controller:0.1.0
+CONTAINER_TOOL ?= docker
 DEMO_FLAGS ?=
 STATICCHECK_CHECKS ?= U1000
 
@@ -29,8 +35,9 @@ demo: build ## See it work, no cluster or tenant needed: control plane + simulat
 ##@ Development
 
 .PHONY: manifests
-manifests: ## Generate the CRD and RBAC manifests from the Go markers.
+manifests: ## Generate the CRD and RBAC manifests from the Go markers and copy them (and the alerts, dashboards, admission policy) into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./api/...;./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	bash hack/sync-chart.sh
 
 .PHONY: generate
 generate: ## Generate DeepCopy methods.
@@ -49,7 +56,7 @@ lint: ## staticcheck's dead-code check (U1000) over the whole tree, as a `go too
 	go tool staticcheck -checks $(STATICCHECK_CHECKS) ./...
 
 .PHONY: verify
-verify: ## Regenerate CRD, RBAC and DeepCopy and fail if any generated file was stale.
+verify: ## Regenerate CRD, RBAC, DeepCopy and the chart's copies and fail if any generated file was stale.
 	@snap=$$(mktemp -d); trap 'rm -rf "$$snap"' EXIT; \
 	cp -r $(GENERATED) "$$snap/"; \
 	$(MAKE) --no-print-directory manifests generate >/dev/null; \
@@ -64,8 +71,13 @@ verify: ## Regenerate CRD, RBAC and DeepCopy and fail if any generated file was 
 envtest: ## Build (once) the kube-apiserver and etcd envtest uses; prints their directory.
 	@bash hack/envtest-bins.sh
 
+.PHONY: tools
+tools: ## Build (once) helm and kustomize from their Go modules; prints their paths.
+	@bash hack/tools.sh helm
+	@bash hack/tools.sh kustomize
+
 .PHONY: test
-test: manifests generate vet lint envtest test-ops ## Run every test CI gates on: unit, envtest and end-to-end.
+test: manifests generate vet lint envtest tools test-ops ## Run every test CI gates on: unit, envtest, manifests (helm, kustomize, RBAC) and end-to-end.
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: test-ops
@@ -95,6 +107,22 @@ test-e2e: envtest ## Run the end-to-end suite alone.
 build: ## Build the controller and the simulator into bin/.
 	go build -o bin/manager ./cmd
 	go build -o bin/m365sim ./cmd/m365sim
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml (kustomize build config/default, image IMG): kubectl apply --server-side -f dist/install.yaml.
+	@mkdir -p dist && rm -rf bin/installer && mkdir -p bin/installer
+	@printf 'resources:\n  - ../../config/default\n' >bin/installer/kustomization.yaml
+	cd bin/installer && $(KUSTOMIZE) edit set image controller=$(IMG)
+	$(KUSTOMIZE) build bin/installer >dist/install.yaml
+	@echo "wrote dist/install.yaml (image $(IMG))"
+
+.PHONY: docker-build
+docker-build: ## Build the controller image IMG with the Dockerfile (CONTAINER_TOOL=docker or podman).
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the image IMG.
+	$(CONTAINER_TOOL) push $(IMG)
 
 ##@ Scale
 

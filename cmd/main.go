@@ -12,12 +12,9 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -35,11 +32,13 @@ type options struct {
 	caFile             string
 	maxConcurrent      int
 	watchSelector      string
+	watchNamespaces    string
 	metricsAddr        string
 	metricsSecure      bool
 	metricsTenantLabel bool
 	probeAddr          string
 	leaderElect        bool
+	leaderElectionID   string
 	leaderElectionNS   string
 	reconcileTimeout   time.Duration
 	callTimeout        time.Duration
@@ -53,11 +52,13 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for the endpoints (added to the system pool).")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "Policies reconciled in parallel.")
 	fs.StringVar(&o.watchSelector, "watch-label-selector", "", "Only reconcile policies matching this label selector (sharding), e.g. shard=a.")
+	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "", "Only reconcile policies in these namespaces (comma-separated; empty: all). Secrets and ServiceAccounts are then read only there.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Metrics address; 0 disables the metrics server.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
 	fs.BoolVar(&o.metricsTenantLabel, "metrics-tenant-label", false, "Add the tenant ID as a metrics label (only for small fleets: cardinality).")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Health and readiness probe address.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election (one active controller per shard).")
+	fs.StringVar(&o.leaderElectionID, "leader-election-id", "", "Name of the leader election Lease (default: "+defaultLeaderElectionID+", or one derived from --watch-label-selector).")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
 	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
@@ -84,13 +85,17 @@ func run(ctx context.Context, o options) error {
 	if err := errors.Join(clientgoscheme.AddToScheme(scheme), v1.AddToScheme(scheme)); err != nil {
 		return err
 	}
-	cacheOpts := cache.Options{}
-	if o.watchSelector != "" {
-		sel, err := labels.Parse(o.watchSelector)
-		if err != nil {
-			return fmt.Errorf("--watch-label-selector: %w", err)
-		}
-		cacheOpts.ByObject = map[client.Object]cache.ByObject{&v1.TenantPurchasePolicy{}: {Label: sel}}
+	sel, err := parseSelector(o.watchSelector)
+	if err != nil {
+		return err
+	}
+	namespaces, err := parseNamespaces(o.watchNamespaces)
+	if err != nil {
+		return err
+	}
+	leaseName, err := leaderElectionID(o.leaderElectionID, sel)
+	if err != nil {
+		return err
 	}
 	metricsOpts := metricsserver.Options{
 		BindAddress:   o.metricsAddr,
@@ -103,12 +108,12 @@ func run(ctx context.Context, o options) error {
 	cfg := ctrl.GetConfigOrDie()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Cache:                   cacheOpts,
+		Cache:                   cacheOptions(sel, namespaces),
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        leaseName,
 		LeaderElectionNamespace: o.leaderElectionNS,
-		LeaderElectionID:        "purchase-policy-controller.tenantpolicy.io",
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -123,7 +128,8 @@ func run(ctx context.Context, o options) error {
 	if err := errors.Join(mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
 		return err
 	}
-	ctrl.Log.Info("starting", "licensing", o.endpoints.Licensing, "graph", o.endpoints.Graph, "authority", o.endpoints.AuthorityHost)
+	ctrl.Log.Info("starting", "licensing", o.endpoints.Licensing, "graph", o.endpoints.Graph, "authority", o.endpoints.AuthorityHost,
+		"namespaces", namespaces, "selector", sel.String(), "leaderElectionID", leaseName)
 	return mgr.Start(ctx)
 }
 

@@ -92,10 +92,10 @@ type syncState struct {
 // the error that stops the run (see errors.go for the kinds).
 type step func(ctx context.Context, s *syncState) error
 
-// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get;list;watch;update;patch
-// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;update;patch
+// RBAC: only what the code calls (README "Permissions"; test/install holds the allow-list).
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=list;watch;patch
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get
 // +kubebuilder:rbac:groups="",resources=serviceaccounts/token,verbs=create
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

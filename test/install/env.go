@@ -1,0 +1,21 @@
+package install
+
+import (
+	"errors"
+	"os"
+
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// StartAPIServer starts an empty local control plane (envtest's
+// kube-apiserver and etcd from KUBEBUILDER_ASSETS, RBAC and admission on):
+// nothing is installed, the tests install it as a user would.
+func StartAPIServer() (*envtest.Environment, *rest.Config, error) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return nil, nil, errors.New("KUBEBUILDER_ASSETS is not set: run through `make test` (KUBEBUILDER_ASSETS=$(bash hack/envtest-bins.sh))")
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	return env, cfg, err
+}
