@@ -2,11 +2,7 @@ package controllers_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -26,6 +22,7 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // The credential sources that read the cluster (controllers.ServiceAccountTokens,
@@ -192,24 +189,9 @@ func credNamespace() string {
 // JWKS, as a cloud identity provider would from the OIDC discovery documents.
 func serviceAccountIssuer(cfg *rest.Config) (string, []byte) {
 	GinkgoHelper()
-	hc, err := rest.HTTPClientFor(cfg)
+	issuer, jwks, err := testsupport.ServiceAccountIssuer(cfg)
 	Expect(err).NotTo(HaveOccurred())
-	get := func(path string) []byte {
-		GinkgoHelper()
-		resp, err := hc.Get(strings.TrimSuffix(cfg.Host, "/") + path)
-		Expect(err).NotTo(HaveOccurred())
-		defer func() { _ = resp.Body.Close() }()
-		b, err := io.ReadAll(resp.Body)
-		Expect(err).NotTo(HaveOccurred())
-		Expect(resp.StatusCode).To(Equal(http.StatusOK), "GET %s", path)
-		return b
-	}
-	var disco struct {
-		Issuer string `json:"issuer"`
-	}
-	Expect(json.Unmarshal(get("/.well-known/openid-configuration"), &disco)).To(Succeed())
-	Expect(disco.Issuer).NotTo(BeEmpty(), "API server discovery")
-	return disco.Issuer, get("/openid/v1/jwks")
+	return issuer, jwks
 }
 
 // tokenWithAudience requests a service-account token for audience.

@@ -128,13 +128,13 @@ type rbacRun struct {
 
 func newRBACRun(ctx context.Context, t *testing.T, c rbacCase) *rbacRun {
 	t.Helper()
-	env, cfg, err := install.StartAPIServer()
+	env, err := install.StartAPIServer()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	r := &rbacRun{c: c, cfg: cfg, kubeconfig: env.KubeConfig, dir: t.TempDir(), log: &testsupport.SyncBuffer{}}
-	if r.admin, err = install.NewClient(cfg); err != nil {
+	r := &rbacRun{c: c, cfg: env.Config, kubeconfig: env.Environment.KubeConfig, dir: t.TempDir(), log: &testsupport.SyncBuffer{}}
+	if r.admin, err = install.NewClient(env.Config); err != nil {
 		t.Fatal(err)
 	}
 	r.installManifests(ctx, t)

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // namespaceScopedValues is the chart's non-default values file.
@@ -53,10 +55,7 @@ func deploymentOf(t *testing.T, objs []*unstructured.Unstructured) (*appsv1.Depl
 // sourceYAML reads a file of the repository as one object.
 func sourceYAML(t *testing.T, path string) *unstructured.Unstructured {
 	t.Helper()
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testsupport.RepoRoot()
 	b, err := os.ReadFile(filepath.Join(root, path))
 	if err != nil {
 		t.Fatal(err)
@@ -246,10 +245,7 @@ func TestBadValuesFailWithAMessage(t *testing.T) {
 // ConfigMap per dashboard, labelled for Grafana's sidecar, with the JSON
 // verbatim; none without dashboards.
 func TestDashboardConfigMaps(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testsupport.RepoRoot()
 	chart := filepath.Join(t.TempDir(), "chart")
 	if err := os.CopyFS(chart, os.DirFS(filepath.Join(root, Chart))); err != nil {
 		t.Fatal(err)
@@ -307,10 +303,7 @@ var cmpSubset = cmp.FilterPath(func(p cmp.Path) bool {
 // runs) into a scratch chart and compares: the chart's crds/ and files/ are
 // exactly the copies of their sources in config/.
 func TestChartCopiesAreCurrent(t *testing.T) {
-	root, err := RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testsupport.RepoRoot()
 	scratch := t.TempDir()
 	cmd := exec.Command("bash", "hack/sync-chart.sh")
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CHART_DIR="+scratch)

@@ -27,14 +27,14 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	env, cfg, err := StartAPIServer()
+	env, err := StartAPIServer()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the API server:", err)
 		return 2
 	}
 	defer func() { _ = env.Stop() }()
-	apiConfig = cfg
-	if admin, err = NewClient(cfg); err != nil {
+	apiConfig = env.Config
+	if admin, err = NewClient(env.Config); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // Chart is the Helm chart's directory, relative to the repository root.
@@ -80,25 +81,6 @@ func (s Source) Render() ([]*unstructured.Unstructured, error) {
 	return HelmTemplate(s.Namespace, args...)
 }
 
-// RepoRoot is the repository root: the directory of the go.mod above the
-// working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("install: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 var toolPaths sync.Map // tool name -> path
 
 // Tool returns the path of helm, kustomize or prometheus-operator-crds from
@@ -119,12 +101,8 @@ func Tool(name string) (string, error) {
 // run runs a command in the repository root and returns its stdout; the
 // error carries stderr.
 func run(name string, args ...string) ([]byte, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return nil, err
-	}
 	cmd := exec.Command(name, args...)
-	cmd.Dir = root
+	cmd.Dir = testsupport.RepoRoot()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
