@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +25,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -166,12 +164,8 @@ func (r *rbacRun) installManifests(ctx context.Context, t *testing.T) {
 		t.Fatal(err)
 	}
 	r.objs = objs
-	deps := install.Find(objs, "Deployment")
-	if len(deps) != 1 {
-		t.Fatalf("want one Deployment, found %d", len(deps))
-	}
-	var d appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deps[0].Object, &d); err != nil {
+	d, err := install.Deployment(objs)
+	if err != nil {
 		t.Fatal(err)
 	}
 	r.deployArgs = d.Spec.Template.Spec.Containers[0].Args

@@ -4,11 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -81,13 +79,6 @@ func TestPodIsRestricted(t *testing.T) {
 // podOf returns the pod of the single Deployment in objs, placed in ns.
 func podOf(t *testing.T, objs []*unstructured.Unstructured, ns string) *corev1.Pod {
 	t.Helper()
-	deps := Find(objs, "Deployment")
-	if len(deps) != 1 {
-		t.Fatalf("want one Deployment, found %d", len(deps))
-	}
-	var d appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deps[0].Object, &d); err != nil {
-		t.Fatal(err)
-	}
+	d, _ := deploymentOf(t, objs)
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "controller-", Namespace: ns}, Spec: d.Spec.Template.Spec}
 }

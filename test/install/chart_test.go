@@ -38,18 +38,11 @@ func TestHelmLint(t *testing.T) {
 // deploymentOf returns the single Deployment and its manager container.
 func deploymentOf(t *testing.T, objs []*unstructured.Unstructured) (*appsv1.Deployment, corev1.Container) {
 	t.Helper()
-	deps := Find(objs, "Deployment")
-	if len(deps) != 1 {
-		t.Fatalf("want one Deployment, found %d", len(deps))
-	}
-	var d appsv1.Deployment
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deps[0].Object, &d); err != nil {
+	d, err := Deployment(objs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("want one container, found %d", len(d.Spec.Template.Spec.Containers))
-	}
-	return &d, d.Spec.Template.Spec.Containers[0]
+	return d, d.Spec.Template.Spec.Containers[0]
 }
 
 // sourceYAML reads a file of the repository as one object.

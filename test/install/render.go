@@ -15,7 +15,9 @@ import (
 	"strings"
 	"sync"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
@@ -169,4 +171,20 @@ func Find(objs []*unstructured.Unstructured, kind string) []*unstructured.Unstru
 		}
 	}
 	return out
+}
+
+// Deployment returns the single Deployment the objects install.
+func Deployment(objs []*unstructured.Unstructured) (*appsv1.Deployment, error) {
+	deps := Find(objs, "Deployment")
+	if len(deps) != 1 {
+		return nil, fmt.Errorf("want one Deployment, found %d", len(deps))
+	}
+	var d appsv1.Deployment
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(deps[0].Object, &d); err != nil {
+		return nil, err
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		return nil, fmt.Errorf("Deployment %s: want one container, found %d", d.Name, len(d.Spec.Template.Spec.Containers))
+	}
+	return &d, nil
 }
