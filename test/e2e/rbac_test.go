@@ -58,7 +58,7 @@ type rbacCase struct {
 }
 
 // TestControllerRunsWithItsOwnRBAC installs the controller's manifests on an
-// empty API server and runs the real controller binary with a kubeconfig
+// API server that has nothing but the CRDs and runs the real controller binary with a kubeconfig
 // that impersonates its ServiceAccount, so every request is authorized by
 // the installed RBAC and admitted by the installed token-audience policy
 // exactly as in a cluster. The controller is started with the rendered
@@ -68,7 +68,7 @@ type rbacCase struct {
 // token, record Events, lead through its Lease, serve metrics to an allowed
 // scraper only, release a Restore finalizer, and never be refused by the API
 // server. In namespace-scoped mode, a policy outside its namespaces or its
-// shard gets nothing: no status and no call to Microsoft.
+// shard gets nothing: it is never written and its tenant never called.
 func TestControllerRunsWithItsOwnRBAC(t *testing.T) {
 	skipIfShort(t)
 	cases := []rbacCase{
