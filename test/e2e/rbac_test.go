@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,7 +23,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -40,7 +37,6 @@ import (
 const (
 	rbacTimeout     = 4 * time.Minute
 	rbacWaitTimeout = 90 * time.Second
-	rbacPoll        = 250 * time.Millisecond
 )
 
 // rbacCase is one install of the controller: the manifests it is applied
@@ -84,7 +80,7 @@ func TestControllerRunsWithItsOwnRBAC(t *testing.T) {
 			r.startController(ctx, t)
 			r.checkPolicies(ctx, t)
 			r.checkLeaderElection(ctx, t)
-			r.checkMetricsAuth(ctx, t)
+			r.checkScrapesAuthorized(ctx, t)
 			if c.outsideNS != "" {
 				r.checkOutsideGetsNothing(ctx, t)
 			}
@@ -315,20 +311,14 @@ func (r *rbacRun) startController(ctx context.Context, t *testing.T) {
 	})
 }
 
-// eventually polls check until it returns nil, and fails the test with its
-// last error otherwise.
-func eventually(ctx context.Context, t *testing.T, what string, check func(ctx context.Context) error) {
+// waitFor retries check (monitoring_test.go's eventually) for at most
+// rbacWaitTimeout and fails the test with its last error.
+func waitFor(ctx context.Context, t *testing.T, what string, check func(ctx context.Context) error) {
 	t.Helper()
-	var last error
-	err := wait.PollUntilContextTimeout(ctx, rbacPoll, rbacWaitTimeout, true, func(ctx context.Context) (bool, error) {
-		err := check(ctx)
-		if ctx.Err() == nil { // keep the last real answer, not the deadline's
-			last = err
-		}
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("%s: %v (last: %v)", what, err, last)
+	ctx, cancel := context.WithTimeout(ctx, rbacWaitTimeout)
+	defer cancel()
+	if err := eventually(ctx, func() error { return check(ctx) }); err != nil {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
 
@@ -342,7 +332,7 @@ func (r *rbacRun) policy(ctx context.Context, tn rbacTenant) (*v1.TenantPurchase
 func (r *rbacRun) checkPolicies(ctx context.Context, t *testing.T) {
 	t.Helper()
 	for _, tn := range []rbacTenant{r.secretApp, r.workload, r.delegated} {
-		eventually(ctx, t, tn.policy+" Ready", func(ctx context.Context) error {
+		waitFor(ctx, t, tn.policy+" Ready", func(ctx context.Context) error {
 			p, err := r.policy(ctx, tn)
 			if err != nil {
 				return err
@@ -353,7 +343,7 @@ func (r *rbacRun) checkPolicies(ctx context.Context, t *testing.T) {
 			return nil
 		})
 	}
-	eventually(ctx, t, "the rotated refresh token written back", func(ctx context.Context) error {
+	waitFor(ctx, t, "the rotated refresh token written back", func(ctx context.Context) error {
 		var s corev1.Secret
 		if err := r.admin.Get(ctx, client.ObjectKey{Namespace: r.delegated.namespace, Name: r.delegated.auth.RefreshTokenRef.Name}, &s); err != nil {
 			return err
@@ -363,7 +353,7 @@ func (r *rbacRun) checkPolicies(ctx context.Context, t *testing.T) {
 		}
 		return nil
 	})
-	eventually(ctx, t, "an Adopted Event on contoso", func(ctx context.Context) error {
+	waitFor(ctx, t, "an Adopted Event on contoso", func(ctx context.Context) error {
 		return r.hasEvent(ctx, r.secretApp.namespace, v1.EventAdopted, r.secretApp.policy)
 	})
 }
@@ -390,7 +380,7 @@ func (r *rbacRun) checkLeaderElection(ctx context.Context, t *testing.T) {
 	if name == "" {
 		name = "purchase-policy-controller.tenantpolicy.io" // the binary's default without a shard
 	}
-	eventually(ctx, t, "the leader Lease "+name, func(ctx context.Context) error {
+	waitFor(ctx, t, "the leader Lease "+name, func(ctx context.Context) error {
 		var l coordinationv1.Lease
 		if err := r.admin.Get(ctx, client.ObjectKey{Namespace: r.c.source.Namespace, Name: name}, &l); err != nil {
 			return err
@@ -400,7 +390,7 @@ func (r *rbacRun) checkLeaderElection(ctx context.Context, t *testing.T) {
 		}
 		return nil
 	})
-	eventually(ctx, t, "a LeaderElection Event", func(ctx context.Context) error {
+	waitFor(ctx, t, "a LeaderElection Event", func(ctx context.Context) error {
 		var events corev1.EventList
 		if err := r.admin.List(ctx, &events, client.InNamespace(r.c.source.Namespace)); err != nil {
 			return err
@@ -414,10 +404,11 @@ func (r *rbacRun) checkLeaderElection(ctx context.Context, t *testing.T) {
 	})
 }
 
-// checkMetricsAuth: the controller authenticates and authorizes scrapers
-// (TokenReview, SubjectAccessReview): a ServiceAccount bound to the
-// metrics-reader ClusterRole reads /metrics, one that is not gets 403.
-func (r *rbacRun) checkMetricsAuth(ctx context.Context, t *testing.T) {
+// checkScrapesAuthorized: the controller authenticates and authorizes
+// scrapers with its own RBAC (TokenReview, SubjectAccessReview): a
+// ServiceAccount bound to the metrics-reader ClusterRole gets 200, one that
+// is not 403. (Its metrics server is up: policies are Ready.)
+func (r *rbacRun) checkScrapesAuthorized(ctx context.Context, t *testing.T) {
 	t.Helper()
 	reader := ""
 	for _, cr := range install.Find(r.objs, "ClusterRole") {
@@ -435,19 +426,13 @@ func (r *rbacRun) checkMetricsAuth(ctx context.Context, t *testing.T) {
 	if err := r.admin.Create(ctx, binding); err != nil {
 		t.Fatal(err)
 	}
-	scraper, stranger := r.serviceAccountToken(ctx, t, ns, "scraper"), r.serviceAccountToken(ctx, t, ns, "stranger")
-	eventually(ctx, t, "metrics for the scraper", func(ctx context.Context) error {
-		code, body, err := getMetrics(ctx, r.metricsURL, scraper)
-		if err != nil {
-			return err
+	for _, c := range []struct {
+		sa   string
+		want int
+	}{{"scraper", http.StatusOK}, {"stranger", http.StatusForbidden}} {
+		if got := scrapeStatus(t, ctx, r.metricsURL, r.serviceAccountToken(ctx, t, ns, c.sa)); got != c.want {
+			t.Errorf("GET %s as ServiceAccount %s: %d, want %d", r.metricsURL, c.sa, got, c.want)
 		}
-		if code != http.StatusOK || !strings.Contains(body, "tpp_") {
-			return fmt.Errorf("GET /metrics: %d, tpp_ metrics: %t", code, strings.Contains(body, "tpp_"))
-		}
-		return nil
-	})
-	if code, _, err := getMetrics(ctx, r.metricsURL, stranger); err != nil || code != http.StatusForbidden {
-		t.Errorf("GET /metrics with the token of a ServiceAccount nobody allowed: %d %v, want 403", code, err)
 	}
 }
 
@@ -464,24 +449,6 @@ func (r *rbacRun) serviceAccountToken(ctx context.Context, t *testing.T, ns, nam
 		t.Fatal(err)
 	}
 	return tr.Status.Token
-}
-
-// getMetrics GETs the metrics endpoint with a bearer token. The controller
-// serves it with a self-signed certificate.
-func getMetrics(ctx context.Context, url, token string) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own controller
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }
 
 // checkOutsideGetsNothing: with the watched policies Ready (the controller
@@ -517,7 +484,7 @@ func (r *rbacRun) checkRestoreReleasesFinalizer(ctx context.Context, t *testing.
 	if err := r.admin.Delete(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	eventually(ctx, t, "the Restore policy deleted", func(ctx context.Context) error {
+	waitFor(ctx, t, "the Restore policy deleted", func(ctx context.Context) error {
 		if _, err := r.policy(ctx, r.secretApp); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("still there (%v)", err)
 		}

@@ -2,6 +2,7 @@ package install
 
 import (
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -158,6 +159,7 @@ func TestHelmNamespaceScopedValues(t *testing.T) {
 		t.Errorf("the PrometheusRule must carry config/prometheus/prometheusrule.yaml's alerts verbatim (-want +got):\n%s", diff)
 	}
 	checkServiceMonitor(t, objs)
+	checkDashboards(t, objs)
 	np := one(t, objs, "NetworkPolicy")
 	if types, _, _ := unstructured.NestedStringSlice(np.Object, "spec", "policyTypes"); !slices.Equal(types, []string{"Ingress", "Egress"}) {
 		t.Errorf("NetworkPolicy policyTypes %v: want Ingress and Egress", types)
@@ -188,6 +190,35 @@ func checkServiceMonitor(t *testing.T, objs []*unstructured.Unstructured) {
 		if svc.GetLabels()[k] != v {
 			t.Errorf("the ServiceMonitor selects %s=%s, which the metrics Service does not carry (%v)", k, v, svc.GetLabels())
 		}
+	}
+}
+
+// checkDashboards: every dashboard of config/grafana is in a ConfigMap,
+// verbatim, labelled for Grafana's sidecar.
+func checkDashboards(t *testing.T, objs []*unstructured.Unstructured) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(testsupport.RepoRoot(), "config", "grafana", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, cm := range Find(objs, "ConfigMap") {
+		if cm.GetLabels()["grafana_dashboard"] != "1" {
+			continue
+		}
+		data, _, _ := unstructured.NestedStringMap(cm.Object, "data")
+		maps.Copy(got, data)
+	}
+	want := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[filepath.Base(f)] = strings.TrimSuffix(string(b), "\n")
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dashboard ConfigMaps against config/grafana (-want +got):\n%s", diff)
 	}
 }
 
