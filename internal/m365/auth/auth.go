@@ -85,9 +85,10 @@ type Provider struct {
 	now       func() time.Time
 	timeout   time.Duration
 	cache     *lru
-	// storeLocks serializes refresh-token redemptions per store key
-	// (*sync.Mutex values); one per delegated Secret, so it stays small.
-	storeLocks sync.Map
+	// stores holds, per refresh-token store key, what every credential of
+	// that store shares (*storeState: the redemption lock and an unsaved
+	// rotation); one per delegated Secret, so it stays small.
+	stores sync.Map
 }
 
 // NewProvider checks o and returns a Provider with an empty cache.

@@ -44,6 +44,11 @@ var ErrNoRefreshToken = errors.New("no refresh token stored")
 // (single-flight), and redemptions are serialized per refresh-token store
 // across every tenant that shares it (a partner's GDAP login serves many
 // customer tenants), since each one rotates the same refresh token.
+//
+// A rotated token the store refuses to take (unsaved.go) does not fail the
+// call: the access token is returned and cached, the rotated token is kept
+// in memory for the store's next redemption, and UnsavedRefreshToken reports
+// the failure.
 type refreshCredential struct {
 	tenant, clientID, tokenURL string
 	http                       *http.Client
@@ -51,8 +56,8 @@ type refreshCredential struct {
 	now                        func() time.Time
 	timeout                    time.Duration
 
-	flight   singleflight.Group
-	redeemMu *sync.Mutex // one redemption at a time per store, shared by the Provider
+	flight singleflight.Group
+	state  *storeState // one redemption at a time per store, shared by the Provider
 
 	mu     sync.Mutex
 	tokens map[string]cachedToken // by scope
@@ -73,14 +78,14 @@ func (p *Provider) newRefreshCredential(m Material) *refreshCredential {
 		now:      p.now,
 		timeout:  p.timeout,
 		tokens:   map[string]cachedToken{},
-		redeemMu: p.storeLock(m.RefreshTokens.Key()),
+		state:    p.storeState(m.RefreshTokens.Key()),
 	}
 }
 
-// storeLock returns the one mutex of a refresh-token store.
-func (p *Provider) storeLock(key string) *sync.Mutex {
-	mu, _ := p.storeLocks.LoadOrStore(key, &sync.Mutex{})
-	return mu.(*sync.Mutex)
+// storeState returns the one state of a refresh-token store.
+func (p *Provider) storeState(key string) *storeState {
+	st, _ := p.stores.LoadOrStore(key, &storeState{})
+	return st.(*storeState)
 }
 
 // GetToken returns a cached access token for opts.Scopes or redeems the
@@ -130,25 +135,34 @@ func (c *refreshCredential) remember(scope string, tok azcore.AccessToken) {
 // refresh loads the refresh token, redeems it for scope and saves the rotated
 // one. When another writer rotated the token first (a conflict on save, or
 // invalid_grant for a token that was replaced meanwhile), it re-loads and
-// redeems the stored token once; it never overwrites a newer token.
+// redeems the stored token once; it never overwrites a newer token. While
+// an earlier rotation is unsaved and the store still holds the token it was
+// redeemed from, that rotation is redeemed instead (the stored one was used
+// up); a rotation the store refuses again stays unsaved, and the access
+// token is returned all the same.
 func (c *refreshCredential) refresh(ctx context.Context, scope string) (azcore.AccessToken, error) {
-	c.redeemMu.Lock()
-	defer c.redeemMu.Unlock()
+	c.state.mu.Lock()
+	defer c.state.mu.Unlock()
 	if tok, ok := c.cached(scope); ok {
 		return tok, nil
 	}
-	rt, version, err := c.load(ctx)
+	base, version, err := c.load(ctx)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
+	rt := c.state.newest(base)
 	res, err := c.redeem(ctx, rt, scope)
 	if isRefusedGrant(err) {
 		res, rt, version, err = c.retryIfRotated(ctx, rt, scope, err)
+		base = rt
 	}
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	if err := c.saveRotated(ctx, rt, version, &res, scope); err != nil {
+	if res.refreshToken == "" {
+		res.refreshToken = rt // not rotated: rt is still the newest
+	}
+	if err := c.state.keep(c.saveRotated(ctx, base, version, &res, scope)); err != nil {
 		return azcore.AccessToken{}, err
 	}
 	c.remember(scope, res.token)
@@ -174,18 +188,19 @@ func (c *refreshCredential) retryIfRotated(ctx context.Context, rt, scope string
 // On a conflict it re-loads: if only the version moved, it saves again with
 // the new version; if the token itself changed, another writer rotated it, so
 // the stored token is redeemed once instead (res is replaced) and that
-// rotation saved. A second conflict is a Transient error.
+// rotation saved. A second conflict is a Transient error; any other failure
+// a *RefreshTokenNotSavedError carrying the rotation (saveError).
 func (c *refreshCredential) saveRotated(ctx context.Context, rt, version string, res *redeemed, scope string) error {
 	if res.refreshToken == "" || res.refreshToken == rt {
 		return nil
 	}
 	err := c.store.Save(ctx, res.refreshToken, version)
 	if !errors.Is(err, ErrConflict) {
-		return c.saveError(err)
+		return c.saveError(err, rt, res.refreshToken)
 	}
 	stored, newVersion, err := c.load(ctx)
 	if err != nil {
-		return err
+		return c.saveError(err, rt, res.refreshToken)
 	}
 	if stored != rt {
 		again, err := c.redeem(ctx, stored, scope)
@@ -197,7 +212,7 @@ func (c *refreshCredential) saveRotated(ctx context.Context, rt, version string,
 			return nil
 		}
 	}
-	return c.saveError(c.store.Save(ctx, res.refreshToken, newVersion))
+	return c.saveError(c.store.Save(ctx, res.refreshToken, newVersion), stored, res.refreshToken, rt)
 }
 
 func (c *refreshCredential) load(ctx context.Context) (string, string, error) {
@@ -211,15 +226,22 @@ func (c *refreshCredential) load(ctx context.Context) (string, string, error) {
 	return rt, version, nil
 }
 
-func (c *refreshCredential) saveError(err error) error {
-	if err == nil {
+// saveError maps a failed Save of rotated over base (the token the store
+// held): a second conflict is Transient (another writer keeps rotating; the
+// next reconcile starts over from the store), any other failure a
+// *RefreshTokenNotSavedError (the rotation is kept unsaved). redact are
+// further tokens the cause must not show.
+func (c *refreshCredential) saveError(err error, base, rotated string, redact ...string) error {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrConflict):
+		return &m365.Error{Op: opGetToken, Kind: m365.Transient, Code: "refresh_token_not_saved",
+			Reason: "saving the rotated refresh token to " + c.store.Key(), Err: err}
 	}
-	if errors.Is(err, context.Canceled) {
-		return err
-	}
-	return &m365.Error{Op: opGetToken, Kind: m365.Transient, Code: "refresh_token_not_saved",
-		Reason: "saving the rotated refresh token to " + c.store.Key(), Err: err}
+	e := notSaved(c.store.Key(), err, append(redact, base, rotated)...)
+	e.base, e.rotated = base, rotated
+	return e
 }
 
 // redeemed is a successful answer of the token endpoint.

@@ -25,6 +25,10 @@ type memStore struct {
 	saves      int
 	beforeSave []func(s *memStore)
 	afterLoad  func(s *memStore)
+	// saveErr, when set, fails every Save (a denied or refused write).
+	saveErr error
+	// writes counts every Save attempt.
+	writes int
 }
 
 func (s *memStore) Key() string { return s.key }
@@ -43,6 +47,10 @@ func (s *memStore) Load(context.Context) (string, string, error) {
 func (s *memStore) Save(_ context.Context, token, version string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.writes++
+	if s.saveErr != nil {
+		return s.saveErr
+	}
 	if len(s.beforeSave) > 0 {
 		h := s.beforeSave[0]
 		s.beforeSave = s.beforeSave[1:]
