@@ -88,10 +88,11 @@ test-ops: ## Alerts (promtool), dashboard and alert PromQL, README metrics and a
 FUZZTIME ?= 10s
 # package:target of every fuzz target; their seeds (f.Add and testdata/fuzz) run in every `go test`.
 FUZZ_TARGETS := internal/m365:FuzzParseRetryAfter internal/m365:FuzzErrorBody \
-	internal/m365/licensing:FuzzDecodeList internal/m365/auth:FuzzEntraErrorBody
+	internal/m365/licensing:FuzzDecodeList internal/m365/auth:FuzzEntraErrorBody \
+	controllers:FuzzSubscriptionClassification
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder.
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder, the subscription classification and handover verdict.
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
 		go test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; \

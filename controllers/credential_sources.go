@@ -99,7 +99,10 @@ func (s *secretStore) Load(ctx context.Context) (string, string, error) {
 	return string(v), sec.ResourceVersion, nil
 }
 
-// Save writes token if the Secret is still at version.
+// Save writes token if the Secret is still at version. A write the API
+// server refuses for good (forbidden by RBAC, an immutable Secret, a Secret
+// that is gone) is marked auth.Unavailable, so the credential reports the
+// refresh token as not saved for a person to fix.
 func (s *secretStore) Save(ctx context.Context, token, version string) error {
 	ctx, cancel := context.WithTimeout(ctx, kubeCallTimeout)
 	defer cancel()
@@ -111,7 +114,7 @@ func (s *secretStore) Save(ctx context.Context, token, version string) error {
 	case apierrors.IsConflict(err):
 		return fmt.Errorf("saving secret %s/%s: %w: %w", s.namespace, s.name, auth.ErrConflict, err)
 	case err != nil:
-		return fmt.Errorf("saving secret %s/%s: %w", s.namespace, s.name, err)
+		return kubeSourceError(fmt.Errorf("saving secret %s/%s: %w", s.namespace, s.name, err))
 	}
 	return nil
 }

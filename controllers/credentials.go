@@ -42,9 +42,31 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 	if err != nil {
 		return err
 	}
+	s.cred = cred
 	s.policies = r.Policies.For(s.policy.Spec.TenantID, cred)
 	s.directory = r.Directory.For(s.policy.Spec.TenantID, cred)
 	return nil
+}
+
+// checkRefreshToken runs after every other step: when Entra rotated the
+// delegated refresh token but its Secret refused the new one (an immutable
+// Secret, a denied write), the run is Stalled with the Secret and the cause.
+// Nothing is redeemed again meanwhile: the access token obtained keeps
+// serving (it was used for this run) until it nears expiry, and each run
+// tries the write once more (auth.UnsavedRefreshToken). A write that failed
+// for a passing reason is retried with backoff.
+//
+// Sets Stalled reason RefreshTokenNotSaved.
+func (r *TenantPurchasePolicyReconciler) checkRefreshToken(ctx context.Context, s *syncState) error {
+	err := auth.UnsavedRefreshToken(ctx, s.cred)
+	var notSaved *auth.RefreshTokenNotSavedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &notSaved) && notSaved.Permanent():
+		return stalled(v1.ReasonRefreshTokenNotSaved, "%s; the access token obtained is used until it expires: let the controller patch the Secret, or replace it (a new sign-in)", notSaved.Error())
+	}
+	return err
 }
 
 // material collects the credential of the one auth method the policy sets.

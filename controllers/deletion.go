@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
@@ -14,9 +15,13 @@ import (
 // their result whether the finalizer goes; finish releases it after the
 // status patch.
 
-// restoreAttemptsWithoutCredentials is how many deletion attempts may find
-// the credentials missing before the finalizer is released without restoring.
-const restoreAttemptsWithoutCredentials = 3
+// maxRestoreAttempts is how many deletion attempts may fail for a reason
+// retrying cannot fix (restoreBlocked) before the finalizer is released
+// without restoring.
+const maxRestoreAttempts = 3
+
+// orphanHint tells a person how to release a deletion that waits for Restore.
+const orphanHint = "set deletionPolicy: Orphan to release now"
 
 // restores tells whether deleting p writes anything to the tenant: only an
 // Enforce policy with deletionPolicy Restore does.
@@ -31,7 +36,7 @@ func (r *TenantPurchasePolicyReconciler) deleteSteps(p *v1.TenantPurchasePolicy)
 	if !restores(p) {
 		return nil
 	}
-	return []step{r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore}
+	return []step{r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore, r.checkRefreshToken}
 }
 
 // restore writes back the adoption values of the products (and offer types)
@@ -83,12 +88,16 @@ func restoreList(ctx context.Context, entries []v1.ProductStatus, items []licens
 	return restored, nil
 }
 
-// credentialsMissing tells whether a stall reason means the credential
-// material is gone (not merely wrong).
-func credentialsMissing(reason string) bool {
-	switch reason {
-	case v1.ReasonSecretNotFound, v1.ReasonSecretKeyNotFound, v1.ReasonServiceAccountNotFound:
+// restoreBlocked tells whether a deletion attempt failed for a reason
+// retrying cannot fix, so that it counts towards maxRestoreAttempts: any
+// stall (the Secret or ServiceAccount is gone, Entra refused the credential
+// or no longer knows the tenant, a permission is missing, Microsoft refused
+// the request) and a product list without products (a tenant that no longer
+// has any). A lost conflict is handled before (released at once); throttling
+// and transient errors are retried without counting.
+func restoreBlocked(err error) bool {
+	if _, ok := asStalled(err); ok {
 		return true
 	}
-	return false
+	return errors.Is(err, errEmptyProductList)
 }

@@ -44,6 +44,9 @@ type DirectoryAPI interface {
 type TenantDirectory interface {
 	ListSubscriptions(ctx context.Context) ([]graph.Subscription, m365.ListInfo, error)
 	ListSubscribedSkus(ctx context.Context) ([]graph.SubscribedSku, m365.ListInfo, error)
+	// GetSubscription reads one subscription; one that no longer exists
+	// fails with an *m365.Error of Kind NotFound.
+	GetSubscription(ctx context.Context, id string) (graph.Subscription, error)
 	GetUser(ctx context.Context, userID string) (graph.User, error)
 }
 

@@ -52,9 +52,12 @@ type outcome struct {
 	// restoreSkipped is the note of the RestoreSkipped Warning when
 	// deletionPolicy Restore is given up.
 	restoreSkipped string
-	// credentialsMissing: this deletion found the credentials missing;
-	// status.restoreAttempts counts such attempts.
-	credentialsMissing bool
+	// restoreBlocked: this deletion failed for a reason retrying cannot fix
+	// (restoreBlocked); status.restoreAttempts counts such attempts.
+	restoreBlocked bool
+	// keptNote is the Ready message of a deletion whose failure keeps the
+	// finalizer: the cause, the attempt, and how to release it now.
+	keptNote string
 }
 
 // suspendedMessage is the Ready message of a suspended policy.
@@ -97,8 +100,8 @@ func errorOutcome(err error) outcome {
 // deletionOutcome decides whether the finalizer goes. It goes when the
 // delete steps finished (Restore done, or nothing to do: Orphan, Observe,
 // suspended) and when Restore is impossible: another policy owns the tenant,
-// or the credentials stayed missing for restoreAttemptsWithoutCredentials
-// attempts. Any other failure keeps it.
+// or maxRestoreAttempts attempts failed for a reason retrying cannot fix
+// (restoreBlocked). Any other failure keeps it.
 func deletionOutcome(s *syncState, err error) outcome {
 	p := s.policy
 	released := func(note, skipped string) outcome {
@@ -115,25 +118,23 @@ func deletionOutcome(s *syncState, err error) outcome {
 		}
 		return released("adoption values restored", "")
 	}
-	if st, ok := asStalled(err); ok {
-		switch {
-		case st.reason == v1.ReasonConflictLost:
-			note := st.message + ": restoring would fight it, tenant left as it is"
-			return released(note, note)
-		case credentialsMissing(st.reason):
-			if attempts := p.Status.RestoreAttempts + 1; attempts >= restoreAttemptsWithoutCredentials {
-				note := fmt.Sprintf("credentials missing for %d attempts (%s): tenant left as it is", attempts, st.message)
-				o := released(note, note)
-				o.credentialsMissing = true
-				return o
-			}
-			o := errorOutcome(err)
-			o.deleting, o.credentialsMissing = true, true
-			return o
-		}
+	if st, ok := asStalled(err); ok && st.reason == v1.ReasonConflictLost {
+		note := st.message + ": restoring would fight it, tenant left as it is"
+		return released(note, note)
 	}
 	o := errorOutcome(err)
-	o.deleting = true
+	o.deleting, o.restoreBlocked = true, restoreBlocked(err)
+	attempts := p.Status.RestoreAttempts + 1
+	switch {
+	case o.restoreBlocked && attempts >= maxRestoreAttempts:
+		note := fmt.Sprintf("Restore impossible for %d attempts (%v): tenant left as it is", attempts, err)
+		o = released(note, note)
+		o.restoreBlocked = true
+	case o.restoreBlocked:
+		o.keptNote = fmt.Sprintf("deletionPolicy Restore could not finish, finalizer kept: %v; attempt %d of %d before Restore is given up; %s", err, attempts, maxRestoreAttempts, orphanHint)
+	default:
+		o.keptNote = fmt.Sprintf("deletionPolicy Restore could not finish, finalizer kept: %v; retrying; %s", err, orphanHint)
+	}
 	return o
 }
 
@@ -144,7 +145,7 @@ func (o outcome) releasesFinalizer() bool { return o.kind == outcomeDeleted }
 // outcome's own, except for a deletion a failure keeps waiting.
 func (o outcome) ready() (reason, message string) {
 	if o.deleting && o.kind != outcomeDeleted {
-		return v1.ReasonDeleting, fmt.Sprintf("deletionPolicy Restore could not finish, finalizer kept: %v", o.err)
+		return v1.ReasonDeleting, o.keptNote
 	}
 	return o.reason, o.message
 }

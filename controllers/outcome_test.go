@@ -117,9 +117,10 @@ func TestOutcome(t *testing.T) {
 			wantInMessage: "finalizer kept",
 		},
 		"deletion stalled": {
-			reason:   "a refused credential keeps the finalizer with backoff, so the deletion finishes soon after the fix",
+			reason:   "a refused credential keeps the finalizer with backoff, so the deletion finishes soon after the fix; it counts as an attempt Restore cannot make",
 			deleting: true, deletionPolicy: v1.DeletionRestore, err: refused,
 			want: map[string]string{"Ready": "False/Deleting", "Stalled": "True/AuthenticationFailed"}, next: next{backoff: true}, label: "deleting",
+			wantAttempts: 1, wantInMessage: "attempt 1 of 3 before Restore is given up; set deletionPolicy: Orphan to release now",
 		},
 		"deletion transient": {
 			reason:   "a 5xx during restore keeps the finalizer, with backoff",
@@ -136,7 +137,7 @@ func TestOutcome(t *testing.T) {
 			reason:   "after 3 attempts without credentials Restore is impossible: released with RestoreSkipped",
 			deleting: true, deletionPolicy: v1.DeletionRestore, err: secretMissing, restoreAttempts: 2,
 			want: map[string]string{"Ready": "False/Deleting"}, label: "deleting", release: true, wantAttempts: 3,
-			events: []string{"Warning RestoreSkipped: credentials missing for 3 attempts (Secret ns/app not found): tenant left as it is"},
+			events: []string{"Warning RestoreSkipped: Restore impossible for 3 attempts (SecretNotFound: Secret ns/app not found): tenant left as it is"},
 		},
 		"deletion of a policy that lost the tenant": {
 			reason:   "restoring would fight the owner: released with RestoreSkipped",

@@ -23,7 +23,7 @@ func recordStatus(s *syncState, o outcome) {
 	if v := s.policy.Annotations[v1.RequestedAtAnnotation]; v != "" {
 		st.LastHandledReconcileAt = v
 	}
-	if o.credentialsMissing {
+	if o.restoreBlocked {
 		st.RestoreAttempts++
 	}
 	setReadiness(s, o)
@@ -156,7 +156,7 @@ func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
 	}
 	if st.Subscriptions != nil {
 		for _, sub := range st.Subscriptions.SelfService {
-			if activeStatus(sub.Status) {
+			if tracked(sub) {
 				sum.SelfServiceSubscriptions++
 			}
 		}
@@ -168,7 +168,9 @@ func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
 	return sum
 }
 
-// activeStatus tells whether a subscription status still serves its users.
+// activeStatus tells whether a subscription status is paid and in use
+// (Enabled, or Warning: a grace period): a new one is announced, and its
+// refund window warned about.
 func activeStatus(status string) bool {
 	return strings.EqualFold(status, "Enabled") || strings.EqualFold(status, "Warning")
 }

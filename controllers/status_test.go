@@ -242,14 +242,15 @@ func TestSummarize(t *testing.T) {
 			want: v1.Summary{Ready: "True", Managed: 4, Compliant: 2, Drifted: 2, Unmanaged: 1},
 		},
 		"self-service": {
-			reason: "only active self-service subscriptions (Enabled, Warning) are counted",
+			reason: "self-service subscriptions still in their buyer's hands are counted: Enabled, Warning and Suspended (users keep their licences), not Deleted nor handed over",
 			status: v1.TenantPurchasePolicyStatus{
 				Conditions: []metav1.Condition{{Type: v1.ReadyCondition, Status: metav1.ConditionFalse}},
 				Subscriptions: &v1.SubscriptionsStatus{SelfService: []v1.SelfServiceSubscription{
 					{ID: "1", Status: "Enabled"}, {ID: "2", Status: "Warning"}, {ID: "3", Status: "Deleted"}, {ID: "4", Status: "Suspended"},
+					{ID: "5", Status: "Warning", Handover: v1.VerdictTakenOver},
 				}},
 			},
-			want: v1.Summary{Ready: "False", SelfServiceSubscriptions: 2},
+			want: v1.Summary{Ready: "False", SelfServiceSubscriptions: 3},
 		},
 	}
 	for name, tc := range cases {

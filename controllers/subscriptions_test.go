@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +33,11 @@ func graphSku(account, sku string, enabled, consumed int, subIDs ...string) grap
 
 func TestClassifySelfService(t *testing.T) {
 	cases := map[string]struct {
-		reason      string
-		subs        []graph.Subscription
-		skus        []graph.SubscribedSku
-		wantIDs     []string
-		wantAccount string
+		reason       string
+		subs         []graph.Subscription
+		skus         []graph.SubscribedSku
+		wantIDs      []string
+		wantAccounts []string
 	}{
 		"admin-bought organisation subscription with ownerType User": {
 			reason: "the sample directory's 25-seat Business Premium and 10-seat Copilot are admin-bought with ownerType User; only the purchase paid from the buyer's own account counts",
@@ -47,7 +48,7 @@ func TestClassifySelfService(t *testing.T) {
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"),
 				graphSku(selfAcct1, skuCopilot, 1, 1, "erin-copilot"),
 			},
-			wantIDs: []string{"erin-copilot"}, wantAccount: orgAcct,
+			wantIDs: []string{"erin-copilot"}, wantAccounts: []string{orgAcct},
 		},
 		"company-owned subscription names the organisation account": {
 			reason: "an account holding a subscription not owned by a user is the organisation's, even when user-owned accounts hold more subscriptions",
@@ -57,7 +58,7 @@ func TestClassifySelfService(t *testing.T) {
 			skus: []graph.SubscribedSku{
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(selfAcct1, skuCopilot, 1, 1, "erin-1"), graphSku(selfAcct1, skuSPB, 1, 1, "erin-2"),
 			},
-			wantIDs: []string{"erin-1", "erin-2"}, wantAccount: orgAcct,
+			wantIDs: []string{"erin-1", "erin-2"}, wantAccounts: []string{orgAcct},
 		},
 		"ownerType is compared case-insensitively": {
 			reason: "Graph's casing of enum-like strings varies",
@@ -65,7 +66,7 @@ func TestClassifySelfService(t *testing.T) {
 			skus: []graph.SubscribedSku{
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"), graphSku(selfAcct1, skuCopilot, 1, 1, "erin"),
 			},
-			wantIDs: []string{"erin"}, wantAccount: orgAcct,
+			wantIDs: []string{"erin"}, wantAccounts: []string{orgAcct},
 		},
 		"subscription no account lists is not counted": {
 			reason: "without a billing account the rule cannot tell the buyer's from the organisation's, so it does not guess",
@@ -73,15 +74,15 @@ func TestClassifySelfService(t *testing.T) {
 			skus: []graph.SubscribedSku{
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"),
 			},
-			wantIDs: nil, wantAccount: orgAcct,
+			wantIDs: nil, wantAccounts: []string{orgAcct},
 		},
 		"non-user owner is never self-service": {
-			reason: "only ownerType User can be a self-service purchase",
+			reason: "only ownerType User can be a self-service purchase; an account holding a partner-owned subscription is not a buyer's",
 			subs:   []graph.Subscription{graphSub("org-spb", skuSPB, "Company", 25), graphSub("partner", skuCopilot, "Partner", 5)},
 			skus: []graph.SubscribedSku{
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(selfAcct1, skuCopilot, 5, 0, "partner"),
 			},
-			wantIDs: nil, wantAccount: orgAcct,
+			wantIDs: nil, wantAccounts: []string{selfAcct1, orgAcct},
 		},
 		"several buyers, each with their own account": {
 			reason: "every self-service purchase is paid from the buyer's account; the organisation's holds the most subscriptions",
@@ -93,11 +94,23 @@ func TestClassifySelfService(t *testing.T) {
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"),
 				graphSku(selfAcct1, skuCopilot, 1, 1, "erin"), graphSku(selfAcct2, skuCopilot, 3, 1, "frank"),
 			},
-			wantIDs: []string{"erin", "frank"}, wantAccount: orgAcct,
+			wantIDs: []string{"erin", "frank"}, wantAccounts: []string{orgAcct},
+		},
+		"two organisation accounts": {
+			reason: "a tenant can pay from several organisation accounts (e.g. an MCA and an older MOSA); a user-owned subscription in either is the organisation's",
+			subs: []graph.Subscription{
+				graphSub("org-spb", skuSPB, "Company", 25), graphSub("mosa-e3", skuSPB, "Company", 5), graphSub("mosa-copilot", skuCopilot, "User", 10),
+				graphSub("erin", skuCopilot, "User", 1),
+			},
+			skus: []graph.SubscribedSku{
+				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku("mosa-account", skuSPB, 5, 5, "mosa-e3"),
+				graphSku("mosa-account", skuCopilot, 10, 2, "mosa-copilot"), graphSku(selfAcct1, skuCopilot, 1, 1, "erin"),
+			},
+			wantIDs: []string{"erin"}, wantAccounts: []string{"mosa-account", orgAcct},
 		},
 		"no subscriptions": {
 			reason:  "an empty directory has nothing to report and no organisation account",
-			wantIDs: nil, wantAccount: "",
+			wantIDs: nil, wantAccounts: nil,
 		},
 	}
 	for name, tc := range cases {
@@ -110,18 +123,24 @@ func TestClassifySelfService(t *testing.T) {
 			if diff := cmp.Diff(tc.wantIDs, ids); diff != "" {
 				t.Errorf("%s\nself-service IDs (-want +got):\n%s", tc.reason, diff)
 			}
-			if account != tc.wantAccount {
-				t.Errorf("%s\norganisation account = %q, want %q", tc.reason, account, tc.wantAccount)
+			var accounts []string
+			for a := range account {
+				accounts = append(accounts, a)
+			}
+			slices.Sort(accounts)
+			if diff := cmp.Diff(tc.wantAccounts, accounts); diff != "" {
+				t.Errorf("%s\norganisation accounts (-want +got):\n%s", tc.reason, diff)
 			}
 		})
 	}
 }
 
-func TestFreeOrgSeats(t *testing.T) {
+func TestDirectoryViewSeats(t *testing.T) {
+	type seats struct{ Free, OrgInUse map[string]int }
 	cases := map[string]struct {
 		reason string
 		skus   []graph.SubscribedSku
-		want   map[string]int
+		want   seats
 	}{
 		"self-service seats are not counted": {
 			reason: "the 8-seat self-service purchase has 7 unused seats, but only the organisation's 10-3 can take it over",
@@ -129,27 +148,30 @@ func TestFreeOrgSeats(t *testing.T) {
 				graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"), graphSku(selfAcct1, skuCopilot, 8, 1, "erin"),
 				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"),
 			},
-			want: map[string]int{skuCopilot: 7, skuSPB: 20},
+			want: seats{Free: map[string]int{skuCopilot: 7, skuSPB: 20}, OrgInUse: map[string]int{skuCopilot: 3, skuSPB: 5}},
 		},
 		"warning seats are free, suspended ones are not": {
 			reason: "a subscription in its grace period (Warning) can still take users; a suspended one cannot",
-			skus:   []graph.SubscribedSku{{AccountID: orgAcct, SkuID: skuCopilot, Enabled: 5, Warning: 2, Suspended: 4, Consumed: 3}},
-			want:   map[string]int{skuCopilot: 4},
+			skus:   []graph.SubscribedSku{{AccountID: orgAcct, SkuID: skuCopilot, Enabled: 5, Warning: 2, Suspended: 4, Consumed: 3, SubscriptionIDs: []string{"org-copilot"}}},
+			want:   seats{Free: map[string]int{skuCopilot: 4}, OrgInUse: map[string]int{skuCopilot: 3}},
 		},
 		"over-assigned SKU has no free seat": {
 			reason: "more consumed than prepaid units never yields negative capacity",
-			skus:   []graph.SubscribedSku{graphSku(orgAcct, skuCopilot, 2, 5)},
-			want:   map[string]int{skuCopilot: 0},
+			skus:   []graph.SubscribedSku{graphSku(orgAcct, skuCopilot, 2, 5, "org-copilot")},
+			want:   seats{Free: map[string]int{skuCopilot: 0}, OrgInUse: map[string]int{skuCopilot: 5}},
 		},
 		"only self-service accounts": {
 			reason: "no organisation seats of the SKU at all",
-			skus:   []graph.SubscribedSku{graphSku(selfAcct1, skuCopilot, 3, 1)},
-			want:   map[string]int{},
+			skus:   []graph.SubscribedSku{graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(selfAcct1, skuCopilot, 3, 1, "erin")},
+			want:   seats{Free: map[string]int{skuSPB: 20}, OrgInUse: map[string]int{skuSPB: 5}},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, freeOrgSeats(tc.skus, orgAcct)); diff != "" {
+			// org-copilot, org-spb and erin are listed; the organisation's subscriptions are company-owned.
+			subs := []graph.Subscription{graphSub("org-copilot", skuCopilot, "Company", 10), graphSub("org-spb", skuSPB, "Company", 25), graphSub("erin", skuCopilot, "User", 8)}
+			d := newDirectoryView(subs, tc.skus)
+			if diff := cmp.Diff(tc.want, seats{d.free, d.orgInUse}); diff != "" {
 				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
 			}
 		})
@@ -221,14 +243,16 @@ func TestLastRenewal(t *testing.T) {
 }
 
 func TestRefundWindows(t *testing.T) {
+	hours := func(h int) *metav1.Duration { return &metav1.Duration{Duration: time.Duration(h) * time.Hour} }
 	cases := map[string]struct {
 		reason                string
+		spec                  v1.SubscriptionTracking
 		created               time.Time
 		renewed               *time.Time
 		wantFull, wantProrate time.Time
 	}{
-		"from the purchase": {
-			reason:   "full refund within 24 hours of the purchase, prorated within 7 days",
+		"from the purchase, defaults": {
+			reason:   "full refund within 24 hours of the purchase, prorated within 7 days, when spec.subscriptions sets no window",
 			created:  parseTime("2026-11-25T10:30:00Z"),
 			wantFull: parseTime("2026-11-26T10:30:00Z"), wantProrate: parseTime("2026-12-02T10:30:00Z"),
 		},
@@ -237,10 +261,22 @@ func TestRefundWindows(t *testing.T) {
 			created: parseTime("2026-09-01T00:00:00Z"), renewed: refTo(parseTime("2026-11-01T08:00:00Z")),
 			wantFull: parseTime("2026-11-02T08:00:00Z"), wantProrate: parseTime("2026-11-08T08:00:00Z"),
 		},
+		"Chile": {
+			reason:   "a partner purchase in Chile is refunded prorated for 10 days",
+			spec:     v1.SubscriptionTracking{ProratedRefundWindow: hours(240)},
+			created:  parseTime("2026-11-25T10:30:00Z"),
+			wantFull: parseTime("2026-11-26T10:30:00Z"), wantProrate: parseTime("2026-12-05T10:30:00Z"),
+		},
+		"no full refund": {
+			reason:   "a billing program without a full refund: its window ends at the purchase",
+			spec:     v1.SubscriptionTracking{FullRefundWindow: hours(0), ProratedRefundWindow: hours(168)},
+			created:  parseTime("2026-11-25T10:30:00Z"),
+			wantFull: parseTime("2026-11-25T10:30:00Z"), wantProrate: parseTime("2026-12-02T10:30:00Z"),
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			full, prorated := refundWindows(tc.created, tc.renewed)
+			full, prorated := refundWindows(tc.created, tc.renewed, refundPolicyOf(tc.spec))
 			if diff := cmp.Diff([]time.Time{tc.wantFull, tc.wantProrate}, []time.Time{full, prorated}); diff != "" {
 				t.Errorf("%s\n(-want +got) [full, prorated]:\n%s", tc.reason, diff)
 			}
@@ -270,45 +306,51 @@ func TestDescribeSelfService(t *testing.T) {
 		return e
 	}
 	cases := map[string]struct {
-		reason   string
-		sub      graph.Subscription
-		free     map[string]int
-		assigned int
-		prev     *v1.SelfServiceSubscription
-		want     v1.SelfServiceSubscription
+		reason string
+		sub    graph.Subscription
+		seats  seatCounts
+		prev   *v1.SelfServiceSubscription
+		want   v1.SelfServiceSubscription
 	}{
 		"enough free organisation seats": {
 			reason: "7 free seats cover the 3 users of a 3-seat purchase",
-			sub:    bought, free: map[string]int{skuCopilot: 7}, assigned: 3,
-			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.FreeOrgSeats, e.TakeoverPossible = 3, 7, true }),
+			sub:    bought, seats: seatCounts{free: 7, assigned: 3, orgInUse: 3},
+			want: with(func(e *v1.SelfServiceSubscription) {
+				e.AssignedUsers, e.FreeOrgSeats, e.OrgSeatsInUse, e.TakeoverPossible = 3, 7, 3, true
+			}),
 		},
 		"too few free organisation seats": {
 			reason: "2 free seats cannot take over 3 assigned users",
-			sub:    bought, free: map[string]int{skuCopilot: 2}, assigned: 3,
+			sub:    bought, seats: seatCounts{free: 2, assigned: 3},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.FreeOrgSeats = 3, 2 }),
 		},
 		"seats bought but unassigned need no organisation seat": {
 			reason: "a takeover moves users, not seats: one user of three seats needs one free seat",
-			sub:    bought, free: map[string]int{skuCopilot: 1}, assigned: 1,
+			sub:    bought, seats: seatCounts{free: 1, assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.FreeOrgSeats, e.TakeoverPossible = 1, 1, true }),
 		},
 		"SKU IDs match whatever their letter case": {
 			reason: "Graph does not promise one letter case across subscriptions and subscribed SKUs",
 			sub:    func() graph.Subscription { b := bought; b.SkuID = strings.ToUpper(skuCopilot); return b }(),
-			free:   map[string]int{skuCopilot: 5}, assigned: 1,
+			seats:  seatCounts{free: 5, assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) {
 				e.SkuID = strings.ToUpper(skuCopilot)
 				e.AssignedUsers, e.FreeOrgSeats, e.TakeoverPossible = 1, 5, true
 			}),
 		},
+		"organisation unknown this run": {
+			reason: "when no organisation account is recognised (-1), the seats it had in use last time are kept, so a takeover is still measured against them",
+			sub:    bought, prev: &v1.SelfServiceSubscription{ID: "erin", OrgSeatsInUse: 4}, seats: seatCounts{assigned: 1, orgInUse: -1},
+			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.OrgSeatsInUse = 1, 4 }),
+		},
 		"warning carried over within the same window": {
 			reason: "the RefundWindowClosing Event is sent once per window, across reconciles",
-			sub:    bought, prev: warned, assigned: 1,
+			sub:    bought, prev: warned, seats: seatCounts{assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.RefundWarned = 1, true }),
 		},
 		"renewal resets the warning": {
 			reason: "a renewal opens a new window, which gets its own warning",
-			sub:    renewed, prev: staleWarned, assigned: 1,
+			sub:    renewed, prev: staleWarned, seats: seatCounts{assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) {
 				e.AssignedUsers = 1
 				e.Created = &metav1.Time{Time: created.AddDate(0, -2, 0)}
@@ -318,7 +360,7 @@ func TestDescribeSelfService(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, describeSelfService(tc.sub, tc.free, tc.assigned, tc.prev, now)); diff != "" {
+			if diff := cmp.Diff(tc.want, describeSelfService(tc.sub, tc.seats, tc.prev, refundPolicyOf(v1.SubscriptionTracking{}), now)); diff != "" {
 				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
 			}
 		})
@@ -326,74 +368,158 @@ func TestDescribeSelfService(t *testing.T) {
 }
 
 func TestHandoverVerdict(t *testing.T) {
-	paid := v1.SelfServiceSubscription{ID: "erin-copilot", SkuID: skuCopilot, SkuPartNumber: "Microsoft_365_Copilot", BuyerID: "erin-id", Status: "Enabled"}
+	paid := v1.SelfServiceSubscription{ID: "erin-copilot", SkuID: skuCopilot, SkuPartNumber: "Microsoft_365_Copilot", BuyerID: "erin-id",
+		Status: "Enabled", AssignedUsers: 1, OrgSeatsInUse: 3}
 	trial := paid
 	trial.Trial = true
-	deleted := &graph.Subscription{ID: "erin-copilot", Status: "Deleted"}
-	suspended := &graph.Subscription{ID: "erin-copilot", Status: "Suspended"}
-	holding := &graph.User{ID: "erin-id", UserPrincipalName: "erin@contoso.test", AssignedSkuIDs: []string{skuSPB, skuCopilot},
+	holding := &graph.User{ID: "erin-id", UserPrincipalName: "erin@contoso.test", AssignedSkuIDs: []string{skuSPB, strings.ToUpper(skuCopilot)},
 		LicenseStates: []graph.LicenseState{{SkuID: skuSPB}, {SkuID: skuCopilot}}}
 	byGroup := &graph.User{ID: "erin-id", AssignedSkuIDs: []string{skuCopilot},
 		LicenseStates: []graph.LicenseState{{SkuID: skuCopilot, AssignedByGroup: "copilot-users"}}}
 	without := &graph.User{ID: "erin-id", UserPrincipalName: "erin@contoso.test", AssignedSkuIDs: []string{skuSPB}}
-
+	// facts: status, seats of its own account in use (-1: not listed),
+	// organisation seats in use (-1: organisation unknown), buyer.
+	facts := func(status string, inUse, orgInUse int, buyer *graph.User) handoverFacts {
+		return handoverFacts{status: status, seatsInUse: inUse, orgSeatsInUse: orgInUse, buyer: buyer}
+	}
+	gone := func(orgInUse int, buyer *graph.User) handoverFacts {
+		return handoverFacts{gone: true, seatsInUse: -1, orgSeatsInUse: orgInUse, buyer: buyer}
+	}
 	type verdict struct {
 		Verdict  v1.HandoverVerdict
 		Evidence string
+		Decided  bool
 	}
+	undecided := verdict{}
 	cases := map[string]struct {
 		reason string
 		prev   v1.SelfServiceSubscription
-		now    *graph.Subscription
-		buyer  *graph.User
+		facts  handoverFacts
 		want   verdict
 	}{
-		"takeover: buyer moved to an organisation subscription": {
-			reason: "the self-service subscription is gone but its buyer still holds the SKU: an admin took it over",
-			prev:   paid, now: deleted, buyer: holding,
-			want: verdict{v1.VerdictTakenOver, "self-service subscription now Deleted; buyer erin@contoso.test still holds Microsoft_365_Copilot (assigned directly) from an organisation subscription"},
+		"still Enabled, seat in use": {
+			reason: "nothing changed hands",
+			prev:   paid, facts: facts("Enabled", 1, 3, holding), want: undecided,
 		},
-		"takeover through a group": {
-			reason: "group-based assignment is named in the evidence; without a UPN the object ID names the buyer",
-			prev:   paid, now: nil, buyer: byGroup,
-			want: verdict{v1.VerdictTakenOver, "self-service subscription no longer listed; buyer erin-id still holds Microsoft_365_Copilot (assigned through group copilot-users) from an organisation subscription"},
+		"failed card: Warning, seat in use": {
+			reason: "an unpaid subscription in its grace period still licenses its user",
+			prev:   paid, facts: facts("Warning", 1, 3, holding), want: undecided,
+		},
+		"failed card: Suspended, seat in use": {
+			reason: "a suspended subscription keeps its users' licences: the buyer holds the SKU through this very subscription, which is no takeover",
+			prev:   paid, facts: facts("Suspended", 1, 3, holding), want: undecided,
+		},
+		"Deleted but its seat still shown in use": {
+			reason: "the two answers disagree (replication): wait until the seat is released",
+			prev:   paid, facts: facts("Deleted", 1, 4, holding), want: undecided,
+		},
+		"Suspended, its account not in subscribed SKUs": {
+			reason: "without the seat count only an end releases the seats",
+			prev:   paid, facts: facts("Suspended", -1, 4, holding), want: undecided,
+		},
+		"organisation took a seat while the self-service seat is still used": {
+			reason: "the organisation's seats rose and the buyer holds the SKU, but through the self-service seat still in use: someone else got the organisation seat",
+			prev:   paid, facts: facts("Enabled", 1, 4, holding), want: undecided,
+		},
+		"takeover, cancelled through Warning": {
+			reason: "its seat released, the buyer holds the SKU and the organisation's seats in use rose: moved onto an organisation subscription",
+			prev:   paid, facts: facts("Warning", 0, 4, holding),
+			want: verdict{v1.VerdictTakenOver, "self-service subscription now Warning, its seats no longer in use; buyer erin@contoso.test holds Microsoft_365_Copilot (assigned directly) and the organisation's seats of it in use rose from 3 to 4", true},
+		},
+		"takeover through a group, Deleted": {
+			reason: "group-based assignment is named; without a UPN the object ID names the buyer",
+			prev:   paid, facts: facts("Deleted", 0, 5, byGroup),
+			want: verdict{v1.VerdictTakenOver, "self-service subscription now Deleted, its seats no longer in use; buyer erin-id holds Microsoft_365_Copilot (assigned through group copilot-users) and the organisation's seats of it in use rose from 3 to 5", true},
+		},
+		"takeover, gone by id": {
+			reason: "404 by id releases its seats; the organisation covers the buyer",
+			prev:   paid, facts: gone(4, holding),
+			want: verdict{v1.VerdictTakenOver, "self-service subscription no longer exists (404 by id), its seats no longer in use; buyer erin@contoso.test holds Microsoft_365_Copilot (assigned directly) and the organisation's seats of it in use rose from 3 to 4", true},
 		},
 		"takeover of a trial": {
-			reason: "a trial whose buyer keeps the SKU was taken over, not expired",
-			prev:   trial, now: deleted, buyer: holding,
-			want: verdict{v1.VerdictTakenOver, "self-service subscription now Deleted; buyer erin@contoso.test still holds Microsoft_365_Copilot (assigned directly) from an organisation subscription"},
+			reason: "a trial whose buyer moved onto an organisation seat was taken over, not expired",
+			prev:   trial, facts: facts("Deleted", 0, 4, holding),
+			want: verdict{v1.VerdictTakenOver, "self-service subscription now Deleted, its seats no longer in use; buyer erin@contoso.test holds Microsoft_365_Copilot (assigned directly) and the organisation's seats of it in use rose from 3 to 4", true},
+		},
+		"seat released, subscription goes on, no organisation seat": {
+			reason: "the buyer gave up the seat or holds the SKU elsewhere; the subscription is not over: nothing to record yet",
+			prev:   paid, facts: facts("Warning", 0, 3, holding), want: undecided,
+		},
+		"seat released, subscription goes on, buyer without the SKU": {
+			reason: "a seat unassigned is not a cancellation",
+			prev:   paid, facts: facts("Enabled", 0, 3, without), want: undecided,
+		},
+		"ended, buyer holds the SKU without a new organisation seat": {
+			reason: "no positive evidence of a takeover: the subscription ended, recorded as cancelled with what is known",
+			prev:   paid, facts: facts("Deleted", 0, 3, holding),
+			want: verdict{v1.VerdictCancelled, "self-service subscription now Deleted; buyer erin@contoso.test still holds Microsoft_365_Copilot, but no organisation seat of it was assigned (3 in use, 3 before)", true},
+		},
+		"ended, buyer holds the SKU, organisation unknown this run": {
+			reason: "the organisation's account is not recognised in this answer (short or empty list): decide when it is",
+			prev:   paid, facts: facts("Deleted", 0, -1, holding), want: undecided,
 		},
 		"cancellation": {
-			reason: "a paid subscription gone and its buyer without the SKU was cancelled",
-			prev:   paid, now: deleted, buyer: without,
-			want: verdict{v1.VerdictCancelled, "self-service subscription now Deleted; buyer erin@contoso.test no longer holds Microsoft_365_Copilot"},
+			reason: "ended and its buyer without the SKU",
+			prev:   paid, facts: facts("Deleted", 0, 3, without),
+			want: verdict{v1.VerdictCancelled, "self-service subscription now Deleted; buyer erin@contoso.test no longer holds Microsoft_365_Copilot", true},
 		},
-		"suspension without a licence elsewhere": {
-			reason: "a suspended paid subscription no longer serves its buyer: recorded as cancelled with the status as evidence",
-			prev:   paid, now: suspended, buyer: without,
-			want: verdict{v1.VerdictCancelled, "self-service subscription now Suspended; buyer erin@contoso.test no longer holds Microsoft_365_Copilot"},
+		"cancellation, not in subscribed SKUs any more": {
+			reason: "a Deleted subscription whose account left subscribedSkus released its seats",
+			prev:   paid, facts: facts("Deleted", -1, 3, without),
+			want: verdict{v1.VerdictCancelled, "self-service subscription now Deleted; buyer erin@contoso.test no longer holds Microsoft_365_Copilot", true},
 		},
-		"trial expiry": {
-			reason: "a trial gone and its buyer without the SKU ended",
-			prev:   trial, now: deleted, buyer: without,
-			want: verdict{v1.VerdictExpired, "trial now Deleted; buyer no longer holds Microsoft_365_Copilot"},
+		"cancellation while the organisation's seats rose": {
+			reason: "the organisation's seats rose for someone else: the buyer does not hold the SKU, so no takeover",
+			prev:   paid, facts: facts("Deleted", 0, 4, without),
+			want: verdict{v1.VerdictCancelled, "self-service subscription now Deleted; buyer erin@contoso.test no longer holds Microsoft_365_Copilot", true},
 		},
 		"buyer gone": {
 			reason: "a buyer deleted from the directory cannot have been moved anywhere",
-			prev:   paid, now: nil, buyer: nil,
-			want: verdict{v1.VerdictCancelled, "self-service subscription no longer listed; buyer no longer exists in the directory"},
+			prev:   paid, facts: gone(4, nil),
+			want: verdict{v1.VerdictCancelled, "self-service subscription no longer exists (404 by id); buyer no longer exists in the directory", true},
+		},
+		"trial expiry": {
+			reason: "a trial ended and its buyer without the SKU",
+			prev:   trial, facts: facts("Deleted", 0, 3, without),
+			want: verdict{v1.VerdictExpired, "trial now Deleted; buyer erin@contoso.test no longer holds Microsoft_365_Copilot", true},
 		},
 		"trial buyer gone": {
 			reason: "a trial is still an expiry when its buyer left",
-			prev:   trial, now: deleted, buyer: nil,
-			want: verdict{v1.VerdictExpired, "trial now Deleted; buyer no longer holds Microsoft_365_Copilot"},
+			prev:   trial, facts: gone(3, nil),
+			want: verdict{v1.VerdictExpired, "trial no longer exists (404 by id); buyer no longer exists in the directory", true},
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			v, evidence := handoverVerdict(tc.prev, tc.now, tc.buyer)
-			if diff := cmp.Diff(tc.want, verdict{v, evidence}); diff != "" {
+			v, evidence, decided := handoverVerdict(tc.prev, tc.facts)
+			if diff := cmp.Diff(tc.want, verdict{v, evidence, decided}); diff != "" {
 				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
+			}
+		})
+	}
+}
+
+func TestNeedsBuyer(t *testing.T) {
+	inUse := v1.SelfServiceSubscription{ID: "erin", AssignedUsers: 1}
+	unused := v1.SelfServiceSubscription{ID: "erin"}
+	cases := map[string]struct {
+		reason string
+		prev   v1.SelfServiceSubscription
+		facts  handoverFacts
+		want   bool
+	}{
+		"steady":                         {"its seat still in use: no read", inUse, handoverFacts{status: "Enabled", seatsInUse: 1}, false},
+		"failed card":                    {"Suspended with its seat in use: no read", inUse, handoverFacts{status: "Suspended", seatsInUse: 1}, false},
+		"seat released":                  {"its last seat was released since the last run: read the buyer once", inUse, handoverFacts{status: "Warning", seatsInUse: 0}, true},
+		"seat was already unused":        {"nothing changed since the last run: no read at every run", unused, handoverFacts{status: "Enabled", seatsInUse: 0}, false},
+		"ended":                          {"Deleted and released: read", unused, handoverFacts{status: "Deleted", seatsInUse: 0}, true},
+		"gone":                           {"404 by id: read", inUse, handoverFacts{gone: true, seatsInUse: -1}, true},
+		"not in subscribed SKUs, active": {"no seat count and not ended: no read", inUse, handoverFacts{status: "Enabled", seatsInUse: -1}, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := needsBuyer(tc.prev, tc.facts); got != tc.want {
+				t.Errorf("%s: needsBuyer = %v, want %v", tc.reason, got, tc.want)
 			}
 		})
 	}

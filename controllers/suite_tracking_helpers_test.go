@@ -100,6 +100,23 @@ func orgFreeSeats(t testTenant, skuID string) int {
 	return free
 }
 
+// orgSeatsInUse counts, from the simulator's own books, the assigned seats
+// of a SKU in the organisation's subscriptions.
+func orgSeatsInUse(t testTenant, skuID string) int {
+	GinkgoHelper()
+	info, err := sim.Tenant(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	subs, err := sim.Subscriptions(t.ID)
+	Expect(err).NotTo(HaveOccurred())
+	n := 0
+	for _, s := range subs {
+		if s.SkuID == skuID && s.AccountID == info.OrgAccountID {
+			n += len(s.AssignedUsers)
+		}
+	}
+	return n
+}
+
 // selfService returns the status entry of a self-service subscription.
 func selfService(p *v1.TenantPurchasePolicy, id string) v1.SelfServiceSubscription {
 	GinkgoHelper()

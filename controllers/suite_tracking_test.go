@@ -39,7 +39,7 @@ var _ = Describe("subscription tracking", func() {
 			Created:             &metav1.Time{Time: created},
 			FullRefundUntil:     &metav1.Time{Time: created.Add(day)},
 			ProratedRefundUntil: &metav1.Time{Time: created.Add(7 * day)},
-			AssignedUsers:       1, FreeOrgSeats: int32(free), TakeoverPossible: true,
+			AssignedUsers:       1, FreeOrgSeats: int32(free), OrgSeatsInUse: int32(orgSeatsInUse(t, copilotSkuID())), TakeoverPossible: true,
 		}
 		Expect(cmp.Diff(want, selfService(p, bought.ID))).To(BeEmpty())
 		Expect(p.Status.Subscriptions.SelfService).To(HaveLen(1), "only the purchase is self-service")
@@ -117,10 +117,10 @@ var _ = Describe("subscription tracking", func() {
 		Expect(h.Verdict).To(Equal(v1.VerdictTakenOver))
 		Expect(h.BuyerID).To(Equal(gina.ID))
 		Expect(h.SkuPartNumber).To(Equal(m365sim.SkuCopilot))
-		Expect(h.Evidence).To(And(ContainSubstring(gina.UserPrincipalName), ContainSubstring("still holds "+m365sim.SkuCopilot)))
+		Expect(h.Evidence).To(And(ContainSubstring(gina.UserPrincipalName), ContainSubstring("holds "+m365sim.SkuCopilot), ContainSubstring("seats of it in use rose")))
 		Expect(p.Status.Counters.Takeovers).To(BeEquivalentTo(1))
 		Expect(p.Status.Counters.Cancellations).To(BeZero())
-		Expect(selfService(p, bought.ID).Status).To(Equal(m365sim.StatusDeleted))
+		Expect(selfService(p, bought.ID).Handover).To(Equal(v1.VerdictTakenOver))
 		Expect(p.Status.Summary.SelfServiceSubscriptions).To(BeZero())
 		Expect(graphCalls(t, "user")).To(Equal(1), "the buyer is read once, when the subscription changed hands")
 		Eventually(func() []string { return eventNotes(p, v1.EventTakeoverDetected) }).WithTimeout(eventWait).Should(ConsistOf(ContainSubstring(bought.ID)))

@@ -7,6 +7,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -58,8 +60,9 @@ type syncState struct {
 	// deleting and suspended are read once, when the run starts.
 	deleting, suspended bool
 
-	// policies and directory are the tenant's clients, connected by
-	// loadCredentials.
+	// cred is the token credential loadCredentials made; policies and
+	// directory are the tenant's clients it connected.
+	cred       azcore.TokenCredential
 	policies   TenantPolicies
 	directory  TenantDirectory
 	products   []licensing.Item
@@ -152,6 +155,7 @@ func (r *TenantPurchasePolicyReconciler) steps(s *syncState) []step {
 		r.resolveOwnership,
 		r.act,
 		r.trackSubscriptions,
+		r.checkRefreshToken,
 	}
 }
 

@@ -20,9 +20,12 @@ type trackingOutcome struct {
 
 // trackSubscriptions reads directory subscriptions and subscribed SKUs
 // through Graph, records self-service subscriptions with their refund
-// windows and takeover capacity, and detects, from what status already
-// holds, the ones that left the buyer's hands since the last run. Graph
-// failing never stops policy enforcement: it only degrades tracking.
+// windows and takeover capacity, and follows the ones status holds as still
+// in their buyer's hands, recording a takeover, cancellation or expiry only
+// on positive evidence (handoverVerdict). Graph answers can be short or
+// empty, so a tracked subscription missing from the list is read by id
+// before anything is concluded. Graph failing never stops policy
+// enforcement: it only degrades tracking.
 //
 // Sets status.subscriptions, counters and SubscriptionTrackingDegraded.
 func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context, s *syncState) error {
@@ -31,118 +34,193 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		s.tracking = &trackingOutcome{disabled: true}
 		return nil
 	}
-	subs, _, err := s.directory.ListSubscriptions(ctx)
-	var skus []graph.SubscribedSku
-	if err == nil {
-		skus, _, err = s.directory.ListSubscribedSkus(ctx)
-	}
+	dir, err := readDirectory(ctx, s.directory)
 	if err != nil {
 		s.tracking = degraded(err)
 		return nil
 	}
-	selfService, orgAccount := classifySelfService(subs, skus)
-	free, assigned := freeOrgSeats(skus, orgAccount), assignedSeats(skus)
-
-	prev := p.Status.Subscriptions
-	if prev == nil {
-		prev = &v1.SubscriptionsStatus{}
-	}
-	before := make(map[string]v1.SelfServiceSubscription, len(prev.SelfService))
-	for _, e := range prev.SelfService {
-		before[e.ID] = e
-	}
-	current := make(map[string]*graph.Subscription, len(subs))
-	for i := range subs {
-		current[subs[i].ID] = &subs[i]
-	}
-
-	next := &v1.SubscriptionsStatus{Handovers: prev.Handovers, Total: int32(len(selfService))}
-	now := metav1.NewTime(s.now)
-	next.LastSyncTime = &now
+	t := newTracker(s, dir)
 	seen := map[string]bool{}
-	for _, sub := range selfService {
+	for _, sub := range dir.selfService {
 		seen[sub.ID] = true
-		old, known := before[sub.ID]
-		var oldPtr *v1.SelfServiceSubscription
-		if known {
-			oldPtr = &old
-		}
-		e := describeSelfService(sub, free, assigned[sub.ID], oldPtr, s.now)
-		if !known && activeStatus(sub.Status) && !overflowed(prev, sub) {
-			s.purchases++
-			s.event(eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
-				sub.OwnerID, sub.TotalLicenses, sub.SkuPartNumber, trialOrPaid(sub.IsTrial), e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
-		}
-		r.warnRefund(s, &e)
-		if known && activeStatus(old.Status) && !activeStatus(sub.Status) {
-			if err := r.recordTransition(ctx, s, next, old, current[sub.ID]); err != nil {
-				e = old // keep the previous state so the next run decides again
-			}
-		}
-		next.SelfService = append(next.SelfService, e)
+		t.add(t.listed(ctx, sub), true)
 	}
-	// Self-service subscriptions that vanished from Graph.
-	for _, old := range prev.SelfService {
-		if seen[old.ID] || !activeStatus(old.Status) {
-			continue
-		}
-		if cur := current[old.ID]; cur != nil && activeStatus(cur.Status) {
-			// Still serving its users, only not classified this time (subscribed
-			// SKUs lagging): keep it, decide again next run.
-			next.SelfService = append(next.SelfService, old)
-			continue
-		}
-		if err := r.recordTransition(ctx, s, next, old, current[old.ID]); err != nil {
-			next.SelfService = append(next.SelfService, old)
+	for _, old := range t.prev.SelfService {
+		if !seen[old.ID] {
+			t.add(t.unlisted(ctx, old))
 		}
 	}
-	next.SelfService = boundSelfService(next.SelfService)
-	p.Status.Subscriptions = next
+	t.next.SelfService = boundSelfService(t.next.SelfService)
+	p.Status.Subscriptions = t.next
 	if s.tracking == nil {
 		s.tracking = &trackingOutcome{}
 	}
 	return nil
 }
 
-// recordTransition decides and records how an active self-service
-// subscription left the buyer's hands, reading only the buyer by id. If the
-// buyer cannot be read for a reason other than not existing, nothing is
-// recorded (tracking is degraded) and the next run decides.
-func (r *TenantPurchasePolicyReconciler) recordTransition(ctx context.Context, s *syncState, st *v1.SubscriptionsStatus, old v1.SelfServiceSubscription, now *graph.Subscription) error {
-	p := s.policy
-	var buyer *graph.User
+// readDirectory reads this run's subscriptions and subscribed SKUs.
+func readDirectory(ctx context.Context, d TenantDirectory) (directoryView, error) {
+	subs, _, err := d.ListSubscriptions(ctx)
+	if err != nil {
+		return directoryView{}, err
+	}
+	skus, _, err := d.ListSubscribedSkus(ctx)
+	if err != nil {
+		return directoryView{}, err
+	}
+	return newDirectoryView(subs, skus), nil
+}
+
+// tracker carries one run of subscription tracking: what Graph answered,
+// the status of the last run and the one being built.
+type tracker struct {
+	s      *syncState
+	dir    directoryView
+	prev   *v1.SubscriptionsStatus
+	next   *v1.SubscriptionsStatus
+	before map[string]v1.SelfServiceSubscription
+	refund refundPolicy
+}
+
+func newTracker(s *syncState, dir directoryView) *tracker {
+	prev := s.policy.Status.Subscriptions
+	if prev == nil {
+		prev = &v1.SubscriptionsStatus{}
+	}
+	now := metav1.NewTime(s.now)
+	t := &tracker{s: s, dir: dir, prev: prev, refund: refundPolicyOf(s.policy.Spec.Subscriptions),
+		next:   &v1.SubscriptionsStatus{Handovers: prev.Handovers, LastSyncTime: &now},
+		before: make(map[string]v1.SelfServiceSubscription, len(prev.SelfService))}
+	for _, e := range prev.SelfService {
+		t.before[e.ID] = e
+	}
+	return t
+}
+
+// add puts an entry into the new status; counted entries make up the total.
+func (t *tracker) add(e v1.SelfServiceSubscription, counted bool) {
+	t.next.SelfService = append(t.next.SelfService, e)
+	if counted {
+		t.next.Total++
+	}
+}
+
+// listed describes a self-service subscription of this run's list:
+// announces it when new, keeps its recorded handover, and follows it when it
+// was still in its buyer's hands.
+func (t *tracker) listed(ctx context.Context, sub graph.Subscription) v1.SelfServiceSubscription {
+	old, known := t.before[sub.ID]
+	var prev *v1.SelfServiceSubscription
+	if known {
+		prev = &old
+	}
+	e := describeSelfService(sub, t.dir.seats(sub), prev, t.refund, t.s.now)
+	switch {
+	case !known && activeStatus(sub.Status) && !overflowed(t.prev, sub):
+		t.s.purchases++
+		t.s.event(eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
+			sub.OwnerID, sub.TotalLicenses, sub.SkuPartNumber, trialOrPaid(sub.IsTrial), e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
+	case known && old.Handover != "":
+		e.Handover = old.Handover
+	case known && tracked(old):
+		e = t.follow(ctx, old, e, t.dir.facts(old, sub.Status, false))
+	}
+	t.warnRefund(&e)
+	return e
+}
+
+// unlisted decides about an entry of the last run that this run's list does
+// not show as self-service. Untracked entries are kept as they are (never
+// read again: a handover is recorded once, and a later complete list must
+// not announce them as new). A tracked one is located, from the list (it is
+// listed but not classified, e.g. subscribedSkus lagging) or by id, and
+// followed; if it cannot be located it is kept as it was. counted tells
+// whether it is still a self-service subscription found in the tenant.
+func (t *tracker) unlisted(ctx context.Context, old v1.SelfServiceSubscription) (e v1.SelfServiceSubscription, counted bool) {
+	if !tracked(old) {
+		return old, false
+	}
+	status, gone, err := t.locate(ctx, old.ID)
+	if err != nil {
+		t.s.tracking = degraded(err)
+		return old, true
+	}
+	e = old
+	e.Status = status
+	if gone {
+		e.Status = statusDeleted
+	}
+	e = t.follow(ctx, old, e, t.dir.facts(old, status, gone))
+	return e, !gone
+}
+
+// locate returns the status of a subscription missing from the
+// self-service list: from the list if it is there, else from a read by id,
+// where 404 (gone) is the only evidence that it no longer exists.
+func (t *tracker) locate(ctx context.Context, id string) (status string, gone bool, err error) {
+	if sub, ok := t.dir.listed[id]; ok {
+		return sub.Status, false, nil
+	}
+	sub, err := t.s.directory.GetSubscription(ctx, id)
+	switch {
+	case err == nil:
+		return sub.Status, false, nil
+	case m365.KindOf(err) == m365.NotFound:
+		return "", true, nil
+	}
+	return "", false, err
+}
+
+// follow reads the buyer, by id, when the facts say a tracked subscription
+// may have left their hands, and records the verdict the evidence supports
+// (handoverVerdict). It returns e (this run's entry) with the handover set
+// when one was recorded, or old when the buyer could not be read, so the
+// next run decides from the same start.
+func (t *tracker) follow(ctx context.Context, old, e v1.SelfServiceSubscription, f handoverFacts) v1.SelfServiceSubscription {
+	if !needsBuyer(old, f) {
+		return e
+	}
 	if old.BuyerID != "" {
-		u, err := s.directory.GetUser(ctx, old.BuyerID)
+		u, err := t.s.directory.GetUser(ctx, old.BuyerID)
 		switch {
 		case err == nil:
-			buyer = &u
+			f.buyer = &u
 		case m365.KindOf(err) != m365.NotFound:
-			s.tracking = degraded(err)
-			return err
+			t.s.tracking = degraded(err)
+			return old
 		}
 	}
-	verdict, evidence := handoverVerdict(old, now, buyer)
-	recordHandover(st, v1.HandoverRecord{SubscriptionID: old.ID, SkuPartNumber: old.SkuPartNumber, BuyerID: old.BuyerID,
-		Verdict: verdict, DetectedAt: metav1.NewTime(s.now), Evidence: evidence})
-	c := &p.Status.Counters
+	verdict, evidence, decided := handoverVerdict(old, f)
+	if decided {
+		t.record(old, verdict, evidence)
+		e.Handover = verdict
+	}
+	return e
+}
+
+// record adds a handover record, counts it and queues its Event.
+func (t *tracker) record(old v1.SelfServiceSubscription, verdict v1.HandoverVerdict, evidence string) {
+	recordHandover(t.next, v1.HandoverRecord{SubscriptionID: old.ID, SkuPartNumber: old.SkuPartNumber, BuyerID: old.BuyerID,
+		Verdict: verdict, DetectedAt: metav1.NewTime(t.s.now), Evidence: evidence})
+	c := &t.s.policy.Status.Counters
 	switch verdict {
 	case v1.VerdictTakenOver:
 		c.Takeovers++
-		s.event(eventNormal, v1.EventTakeoverDetected, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.event(eventNormal, v1.EventTakeoverDetected, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
 	case v1.VerdictExpired:
 		c.Expiries++
-		s.event(eventNormal, v1.EventTrialExpired, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.event(eventNormal, v1.EventTrialExpired, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
 	default:
 		c.Cancellations++
-		s.event(eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.event(eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
 	}
-	return nil
 }
 
 // warnRefund emits RefundWindowClosing once per window, refundWarning before
-// the full-refund window of an active paid subscription closes, and asks for
-// a run at that moment.
-func (r *TenantPurchasePolicyReconciler) warnRefund(s *syncState, e *v1.SelfServiceSubscription) {
+// the full-refund window of an active paid subscription still in its buyer's
+// hands closes, and asks for a run at that moment.
+func (t *tracker) warnRefund(e *v1.SelfServiceSubscription) {
+	s := t.s
 	if !refundable(e) || e.RefundWarned {
 		return
 	}
@@ -162,9 +240,10 @@ func (r *TenantPurchasePolicyReconciler) warnRefund(s *syncState, e *v1.SelfServ
 }
 
 // refundable says whether a self-service subscription can be refunded in
-// full until e.FullRefundUntil: active, paid, with a deadline.
+// full until e.FullRefundUntil: active, paid, still in its buyer's hands,
+// with a deadline.
 func refundable(e *v1.SelfServiceSubscription) bool {
-	return !e.Trial && activeStatus(e.Status) && e.FullRefundUntil != nil
+	return !e.Trial && e.Handover == "" && activeStatus(e.Status) && e.FullRefundUntil != nil
 }
 
 // degraded maps a Graph error to the SubscriptionTrackingDegraded reason.

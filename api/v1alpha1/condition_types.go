@@ -85,6 +85,11 @@ const (
 	ReasonRejected = "Rejected"
 	// ReasonConflictLost: another Enforce policy owns the tenant.
 	ReasonConflictLost = "ConflictLost"
+	// ReasonRefreshTokenNotSaved: Entra rotated the delegated refresh token
+	// but its Secret refused the new one (immutable, or the write is denied).
+	// The access token obtained is used until it expires; nothing is
+	// redeemed again meanwhile.
+	ReasonRefreshTokenNotSaved = "RefreshTokenNotSaved"
 )
 
 // Reasons of the Drifted condition.

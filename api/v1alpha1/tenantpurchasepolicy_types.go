@@ -159,6 +159,7 @@ type OfferTypeRule struct {
 
 // SubscriptionTracking configures the tracking of self-service subscriptions
 // and their takeover by the organisation.
+// +kubebuilder:validation:XValidation:rule="!has(self.fullRefundWindow) || !has(self.proratedRefundWindow) || duration(self.fullRefundWindow) > duration('720h') || duration(self.proratedRefundWindow) < duration('0s') || duration(self.proratedRefundWindow) >= duration(self.fullRefundWindow)",message="proratedRefundWindow must be at least fullRefundWindow"
 type SubscriptionTracking struct {
 	// track reads directory subscriptions through Microsoft Graph at every sync
 	// and records self-service purchases, refund windows and takeovers in
@@ -169,12 +170,39 @@ type SubscriptionTracking struct {
 	Track *bool `json:"track,omitempty"`
 
 	// refundWarning is how long before a self-service subscription's full-refund
-	// window closes the controller emits a RefundWindowClosing Event.
+	// window closes the controller emits a RefundWindowClosing Event. Like the
+	// windows below it is written in hours, minutes and seconds (2h, 90m):
+	// days are not accepted.
 	// +optional
 	// +kubebuilder:default="2h0m0s"
 	// +kubebuilder:validation:Type=string
-	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+([.][0-9]+)?(h|m|s|ms|us|ns))+$`
 	RefundWarning *metav1.Duration `json:"refundWarning,omitempty"`
+
+	// fullRefundWindow is how long after a purchase or renewal a self-service
+	// subscription can be cancelled for a full refund; status shows its end as
+	// fullRefundUntil. The default, 24h, is the rule for self-service
+	// purchases; set it to what the buyers' billing program grants.
+	// +optional
+	// +kubebuilder:default="24h0m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+([.][0-9]+)?(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="fullRefundWindow must be between 0s and 720h (30 days)"
+	FullRefundWindow *metav1.Duration `json:"fullRefundWindow,omitempty"`
+
+	// proratedRefundWindow is how long after a purchase or renewal a
+	// self-service subscription can be cancelled for a prorated refund; status
+	// shows its end as proratedRefundUntil. The default, 168h (7 days), is
+	// Microsoft's for Microsoft Customer Agreement billing accounts; Chile
+	// grants 240h (10 days).
+	// +optional
+	// +kubebuilder:default="168h0m0s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Format=duration
+	// +kubebuilder:validation:Pattern=`^-?([0-9]+([.][0-9]+)?(h|m|s|ms|us|ns))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('720h')",message="proratedRefundWindow must be between 0s and 720h (30 days)"
+	ProratedRefundWindow *metav1.Duration `json:"proratedRefundWindow,omitempty"`
 }
 
 // TenantPurchasePolicySpec is the desired self-service purchase state of one
@@ -422,7 +450,10 @@ type SelfServiceSubscription struct {
 	// trial is true for a trial, false for a paid subscription.
 	// +optional
 	Trial bool `json:"trial,omitempty"`
-	// status is Microsoft's status: Enabled, Warning, Suspended, Deleted, LockedOut.
+	// status is Microsoft's status: Enabled, Warning, Suspended, Deleted,
+	// LockedOut. Warning and Suspended subscriptions still serve their users
+	// (an unpaid one, or a cancelled one on its way to Deleted). Deleted is
+	// also shown once Graph answers 404 for it.
 	// +optional
 	// +kubebuilder:validation:MaxLength=32
 	Status string `json:"status,omitempty"`
@@ -432,10 +463,12 @@ type SelfServiceSubscription struct {
 	// lastRenewal is when it last renewed, if it has.
 	// +optional
 	LastRenewal *metav1.Time `json:"lastRenewal,omitempty"`
-	// fullRefundUntil is 24 hours after the purchase or latest renewal.
+	// fullRefundUntil is spec.subscriptions.fullRefundWindow (24 hours by
+	// default) after the purchase or latest renewal.
 	// +optional
 	FullRefundUntil *metav1.Time `json:"fullRefundUntil,omitempty"`
-	// proratedRefundUntil is 7 days after the purchase or latest renewal.
+	// proratedRefundUntil is spec.subscriptions.proratedRefundWindow (7 days
+	// by default) after the purchase or latest renewal.
 	// +optional
 	ProratedRefundUntil *metav1.Time `json:"proratedRefundUntil,omitempty"`
 	// assignedUsers is the number of users holding a seat of it; a takeover
@@ -446,10 +479,20 @@ type SelfServiceSubscription struct {
 	// organisation holds, not counting self-service seats.
 	// +optional
 	FreeOrgSeats int32 `json:"freeOrgSeats,omitempty"`
+	// orgSeatsInUse is the number of the organisation's seats of the same SKU
+	// in use when it was last read; a takeover moves the users onto them, so
+	// it rises.
+	// +optional
+	OrgSeatsInUse int32 `json:"orgSeatsInUse,omitempty"`
 	// takeoverPossible is true when freeOrgSeats covers assignedUsers, so an
 	// admin can take it over by moving its users.
 	// +optional
 	TakeoverPossible bool `json:"takeoverPossible,omitempty"`
+	// handover is set once the subscription left the buyer's hands (the
+	// handovers record says when and why): TakenOver, Cancelled or Expired.
+	// Such an entry is no longer counted as active, and never recorded again.
+	// +optional
+	Handover HandoverVerdict `json:"handover,omitempty"`
 	// refundWarned is true once the RefundWindowClosing Event was sent for the
 	// current window.
 	// +optional

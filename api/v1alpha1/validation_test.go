@@ -45,11 +45,17 @@ const (
 
 // Messages of the CEL rules, as written in the type markers.
 const (
-	msgTenantGUID   = "tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"
-	msgClientGUID   = "clientID must be a GUID such as 11111111-2222-3333-4444-555555555555"
-	msgOneAuth      = "auth must set exactly one of clientSecretRef, clientCertificateRef, workloadIdentity or refreshTokenRef"
-	msgProductID    = "productID must be 12 upper-case letters or digits, e.g. CFQ7TTC0MM8R"
-	msgInterval     = "interval must be at least 1m"
+	msgTenantGUID  = "tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"
+	msgClientGUID  = "clientID must be a GUID such as 11111111-2222-3333-4444-555555555555"
+	msgOneAuth     = "auth must set exactly one of clientSecretRef, clientCertificateRef, workloadIdentity or refreshTokenRef"
+	msgProductID   = "productID must be 12 upper-case letters or digits, e.g. CFQ7TTC0MM8R"
+	msgInterval    = "interval must be at least 1m"
+	msgFullRefund  = "fullRefundWindow must be between 0s and 720h (30 days)"
+	msgProrated    = "proratedRefundWindow must be between 0s and 720h (30 days)"
+	msgRefundOrder = "proratedRefundWindow must be at least fullRefundWindow"
+	// msgHMS: the subscriptions durations are Go durations (h, m, s), which
+	// the controller can read; "7d" passes the API server's duration format.
+	msgHMS          = "should match '^-?([0-9]+([.][0-9]+)?(h|m|s|ms|us|ns))+$'"
 	msgImmutable    = "tenantID is immutable; create a new TenantPurchasePolicy for another tenant"
 	msgSecretName   = `should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'`
 	rulePolicyEnum  = `supported values: "Enabled", "Disabled", "OnlyTrialsWithoutPaymentMethod", "Unmanaged"`
@@ -304,10 +310,32 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Entry("interval that is not a duration", set("hourly", "spec", "interval"),
 			"spec.interval", `must be of type duration: "hourly"`),
 		Entry("refundWarning that is not a duration", set("two hours", "spec", "subscriptions", "refundWarning"),
-			"spec.subscriptions.refundWarning", `must be of type duration: "two hours"`),
+			"spec.subscriptions.refundWarning", msgHMS),
 		Entry("track that is not a boolean", set("yes", "spec", "subscriptions", "track"),
 			"spec.subscriptions.track", "must be of type boolean"),
+		Entry("fullRefundWindow over 30 days", set("721h", "spec", "subscriptions", "fullRefundWindow"),
+			"spec.subscriptions.fullRefundWindow", msgFullRefund),
+		Entry("negative proratedRefundWindow", set("-1h", "spec", "subscriptions", "proratedRefundWindow"),
+			"spec.subscriptions.proratedRefundWindow", msgProrated),
+		Entry("proratedRefundWindow shorter than fullRefundWindow", set(map[string]any{"fullRefundWindow": "48h", "proratedRefundWindow": "24h"}, "spec", "subscriptions"),
+			"spec.subscriptions", msgRefundOrder),
+		Entry("proratedRefundWindow shorter than the default full window", set("12h", "spec", "subscriptions", "proratedRefundWindow"),
+			"spec.subscriptions", msgRefundOrder),
+		Entry("proratedRefundWindow in days, which the controller cannot read", set("7d", "spec", "subscriptions", "proratedRefundWindow"),
+			"spec.subscriptions.proratedRefundWindow", msgHMS),
+		Entry("refundWarning in days", set("1d", "spec", "subscriptions", "refundWarning"),
+			"spec.subscriptions.refundWarning", msgHMS),
 	)
+
+	It("accepts the refund windows of other billing programs", func(ctx SpecContext) {
+		obj := newPolicy(ns, "chile", tenantA)
+		Expect(unstructured.SetNestedField(obj.Object, map[string]any{"fullRefundWindow": "0s", "proratedRefundWindow": "240h"}, "spec", "subscriptions")).To(Succeed())
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed(), "no full refund, 10 days prorated (Chile)")
+		got := &v1.TenantPurchasePolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
+		Expect(got.Spec.Subscriptions.FullRefundWindow).To(HaveValue(Equal(metav1.Duration{})))
+		Expect(got.Spec.Subscriptions.ProratedRefundWindow).To(HaveValue(Equal(metav1.Duration{Duration: 240 * time.Hour})))
+	}, NodeTimeout(specTimeout))
 
 	It("rejects an update that changes tenantID and accepts one that changes something else", func(ctx SpecContext) {
 		obj := newPolicy(ns, "contoso", tenantA)
@@ -372,6 +400,8 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Expect(got.Spec.Suspend).To(BeFalse())
 		Expect(got.Spec.Subscriptions.Track).To(HaveValue(BeTrue()))
 		Expect(got.Spec.Subscriptions.RefundWarning).To(HaveValue(Equal(metav1.Duration{Duration: 2 * time.Hour})))
+		Expect(got.Spec.Subscriptions.FullRefundWindow).To(HaveValue(Equal(metav1.Duration{Duration: 24 * time.Hour})))
+		Expect(got.Spec.Subscriptions.ProratedRefundWindow).To(HaveValue(Equal(metav1.Duration{Duration: 7 * 24 * time.Hour})))
 		Expect(got.Status.ObservedGeneration).To(Equal(int64(-1)))
 
 		// The print columns read status.summary: its counts must be there as 0

@@ -3,10 +3,11 @@ package auth
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // A refresh token rotated by Entra that its store refused to take (an
@@ -77,12 +78,7 @@ type RefreshTokenNotSavedError struct {
 }
 
 func notSaved(store string, err error, tokens ...string) *RefreshTokenNotSavedError {
-	cause := err.Error()
-	for _, t := range tokens {
-		if t != "" {
-			cause = strings.ReplaceAll(cause, t, redacted)
-		}
-	}
+	cause := m365.CleanText(err.Error(), m365.MaxReasonLength, tokens...)
 	return &RefreshTokenNotSavedError{Store: store, cause: cause, err: err}
 }
 
