@@ -36,5 +36,7 @@ func (t Tenant) GetSubscription(ctx context.Context, id string) (Subscription, e
 	if err != nil {
 		return Subscription{}, c.classify(ctx, OpGetSubscription, tenantID, err, s.rec)
 	}
-	return toSubscription(sub), nil
+	out := toSubscription(sub)
+	boundSubscription(&out) // cut to the CRD's bounds, as listed ones are
+	return out, nil
 }
