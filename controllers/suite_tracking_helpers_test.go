@@ -83,38 +83,25 @@ func simUser(t testTenant, principal string) m365sim.User {
 	return m365sim.User{}
 }
 
-// orgFreeSeats counts, from the simulator's own books, the unused seats of a
-// SKU in the organisation's (not a self-service buyer's) subscriptions.
-func orgFreeSeats(t testTenant, skuID string) int {
+// orgSeats counts, from the simulator's own books, the seats of a SKU in
+// the organisation's (not a self-service buyer's) subscriptions: unused in
+// enabled ones, and in use in any.
+func orgSeats(t testTenant, skuID string) (free, inUse int) {
 	GinkgoHelper()
 	info, err := sim.Tenant(t.ID)
 	Expect(err).NotTo(HaveOccurred())
 	subs, err := sim.Subscriptions(t.ID)
 	Expect(err).NotTo(HaveOccurred())
-	free := 0
 	for _, s := range subs {
-		if s.SkuID == skuID && s.AccountID == info.OrgAccountID && s.Status == m365sim.StatusEnabled {
+		if s.SkuID != skuID || s.AccountID != info.OrgAccountID {
+			continue
+		}
+		inUse += len(s.AssignedUsers)
+		if s.Status == m365sim.StatusEnabled {
 			free += s.TotalLicenses - len(s.AssignedUsers)
 		}
 	}
-	return free
-}
-
-// orgSeatsInUse counts, from the simulator's own books, the assigned seats
-// of a SKU in the organisation's subscriptions.
-func orgSeatsInUse(t testTenant, skuID string) int {
-	GinkgoHelper()
-	info, err := sim.Tenant(t.ID)
-	Expect(err).NotTo(HaveOccurred())
-	subs, err := sim.Subscriptions(t.ID)
-	Expect(err).NotTo(HaveOccurred())
-	n := 0
-	for _, s := range subs {
-		if s.SkuID == skuID && s.AccountID == info.OrgAccountID {
-			n += len(s.AssignedUsers)
-		}
-	}
-	return n
+	return free, inUse
 }
 
 // selfService returns the status entry of a self-service subscription.
