@@ -70,7 +70,9 @@ func TestSecretStoreSaveRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "m365", Name: "delegated"}, Data: map[string][]byte{"rt": []byte("old")}}
 			c := fake.NewClientBuilder().WithObjects(secret).WithInterceptorFuncs(interceptor.Funcs{
-				Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error { return tc.err },
+				Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+					return tc.err
+				},
 			}).Build()
 			store := SecretRefreshTokens(c)("m365", "delegated", "rt")
 			_, version, err := store.Load(context.Background())

@@ -134,11 +134,16 @@ func (t *tracker) listed(ctx context.Context, sub graph.Subscription) v1.SelfSer
 // read again: a handover is recorded once, and a later complete list must
 // not announce them as new). A tracked one is located, from the list (it is
 // listed but not classified, e.g. subscribedSkus lagging) or by id, and
-// followed; if it cannot be located it is kept as it was. counted tells
-// whether it is still a self-service subscription found in the tenant.
+// followed; if it cannot be located it is kept as it was, and so is every
+// one after a failed Graph read of this run (a throttled Graph is not asked
+// again). counted tells whether it is still a self-service subscription
+// found in the tenant.
 func (t *tracker) unlisted(ctx context.Context, old v1.SelfServiceSubscription) (e v1.SelfServiceSubscription, counted bool) {
-	if !tracked(old) {
+	switch {
+	case !tracked(old):
 		return old, false
+	case t.s.tracking != nil && t.s.tracking.err != nil:
+		return old, true
 	}
 	status, gone, err := t.locate(ctx, old.ID)
 	if err != nil {

@@ -197,7 +197,9 @@ func TestTrackingNeedsEvidence(t *testing.T) {
 	}
 	cases := map[string]struct {
 		reason string
-		steps  []step
+		// setup changes the status the first run left, if set.
+		setup func(p *v1.TenantPurchasePolicy)
+		steps []step
 	}{
 		"empty page": {
 			reason: `Graph answered {"value":[]}: erin's subscription is read by id, found Enabled, and kept; the next complete list announces nothing again`,
@@ -225,6 +227,16 @@ func TestTrackingNeedsEvidence(t *testing.T) {
 			steps: []step{
 				{with(steady, func(v *tenantView) { v.erinStatus, v.getErr = "", unavailable }), trackingRun{Status: "Enabled", SubReads: 1, Degraded: true}},
 				{steady, none},
+			},
+		},
+		"empty page while Graph throttles reads by id": {
+			reason: "the first read by id fails: the other vanished subscriptions are kept as they were without asking Graph again",
+			setup: func(p *v1.TenantPurchasePolicy) {
+				p.Status.Subscriptions.SelfService = append(p.Status.Subscriptions.SelfService,
+					v1.SelfServiceSubscription{ID: "frank-sub", BuyerID: "frank-id", SkuID: skuCopilot, Status: "Enabled", AssignedUsers: 1})
+			},
+			steps: []step{
+				{tenantView{getErr: unavailable, erinHolds: true}, trackingRun{Status: "Enabled", SubReads: 1, Degraded: true}},
 			},
 		},
 		"failed card: Suspended with the seat in use": {
@@ -306,6 +318,9 @@ func TestTrackingNeedsEvidence(t *testing.T) {
 			p := &v1.TenantPurchasePolicy{}
 			if first := runTracking(t, p, steady, now); !cmp.Equal(first.Events, []string{v1.EventSelfServicePurchase}) {
 				t.Fatalf("first run: want the purchase announced, got %v", first.Events)
+			}
+			if tc.setup != nil {
+				tc.setup(p)
 			}
 			for i, st := range tc.steps {
 				now = now.Add(15 * time.Minute)

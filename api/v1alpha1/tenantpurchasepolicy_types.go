@@ -263,7 +263,9 @@ type TenantPurchasePolicySpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 
 	// deletionPolicy is Orphan (leave the tenant as it is when this policy is
-	// deleted) or Restore (write back the values seen at adoption).
+	// deleted) or Restore (write back the values seen at adoption). It can be
+	// changed while the policy is being deleted: Orphan then releases it at
+	// once.
 	// +optional
 	// +kubebuilder:default=Orphan
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
@@ -625,8 +627,11 @@ type TenantPurchasePolicyStatus struct {
 	// +optional
 	Subscriptions *SubscriptionsStatus `json:"subscriptions,omitempty"`
 
-	// restoreAttempts counts deletion attempts that found the credentials
-	// missing; at 3 the finalizer is released without restoring.
+	// restoreAttempts counts deletion attempts with deletionPolicy Restore
+	// that failed for a reason retrying cannot fix (credentials missing or
+	// refused, a permission missing, the tenant gone or without products);
+	// at 3 the finalizer is released without restoring (Event
+	// RestoreSkipped).
 	// +optional
 	RestoreAttempts int32 `json:"restoreAttempts,omitempty"`
 }
