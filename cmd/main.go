@@ -51,7 +51,7 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.endpoints.Graph, "graph-endpoint", m365.PublicGraph, "Microsoft Graph origin.")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for the endpoints (added to the system pool).")
 	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "Policies reconciled in parallel.")
-	fs.StringVar(&o.watchSelector, "watch-label-selector", "", "Only reconcile policies matching this label selector (sharding), e.g. shard=a.")
+	fs.StringVar(&o.watchSelector, "watch-label-selector", "", "Only reconcile policies and policy sets matching this label selector (sharding), e.g. shard=a.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "", "Only reconcile policies in these namespaces (comma-separated; empty: all). Secrets and ServiceAccounts are then read only there.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Metrics address; 0 disables the metrics server.")
 	fs.BoolVar(&o.metricsSecure, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
@@ -124,6 +124,13 @@ func run(ctx context.Context, o options) error {
 	}
 	if err := r.SetupWithManager(mgr, o.maxConcurrent); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
+	}
+	sets, err := controllers.NewSetReconciler(mgr, r)
+	if err != nil {
+		return err
+	}
+	if err := sets.SetupWithManager(mgr, o.maxConcurrent); err != nil {
+		return fmt.Errorf("setting up the policy set controller: %w", err)
 	}
 	if err := errors.Join(mgr.AddHealthzCheck("healthz", healthz.Ping), mgr.AddReadyzCheck("readyz", healthz.Ping)); err != nil {
 		return err

@@ -65,13 +65,13 @@ func parseNamespaces(s string) ([]string, error) {
 	return out, nil
 }
 
-// cacheOptions limits the manager's cache to the shard's policies and, in
-// namespace-scoped mode, to the watched namespaces: policies elsewhere are
-// never seen, so never reconciled.
+// cacheOptions limits the manager's cache to the shard's policies and
+// policy sets and, in namespace-scoped mode, to the watched namespaces:
+// objects elsewhere are never seen, so never reconciled.
 func cacheOptions(selector labels.Selector, namespaces []string) cache.Options {
 	var o cache.Options
 	if !selector.Empty() {
-		o.ByObject = map[client.Object]cache.ByObject{&v1.TenantPurchasePolicy{}: {Label: selector}}
+		o.ByObject = map[client.Object]cache.ByObject{&v1.TenantPurchasePolicy{}: {Label: selector}, &v1.TenantPurchasePolicySet{}: {Label: selector}}
 	}
 	if len(namespaces) > 0 {
 		o.DefaultNamespaces = make(map[string]cache.Config, len(namespaces))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,21 +25,9 @@ import (
 //
 // Sets status.certificateNotAfter for certificate auth.
 func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s *syncState) error {
-	m, err := r.material(ctx, s.policy)
-	if err != nil {
-		return err
-	}
-	if m.CertificatePEM != nil {
-		notAfter, err := auth.CertificateNotAfter(m.CertificatePEM)
-		if err != nil {
-			return stalled(v1.ReasonInvalidCertificate, "Secret %s/%s: %v", s.policy.Namespace, s.policy.Spec.Auth.ClientCertificateRef.Name, err)
-		}
-		s.policy.Status.CertificateNotAfter = &metav1.Time{Time: notAfter}
-	}
-	cred, err := r.Credentials.Credential(m)
-	var invalid *auth.InvalidCredentialError
-	if errors.As(err, &invalid) {
-		return stalled(v1.ReasonInvalidCredentials, "%s", invalid.Error())
+	cred, notAfter, err := r.tokenCredential(ctx, s.policy.Namespace, s.policy.Spec.TenantID, s.policy.Spec.Auth)
+	if notAfter != nil {
+		s.policy.Status.CertificateNotAfter = &metav1.Time{Time: *notAfter}
 	}
 	if err != nil {
 		return err
@@ -46,6 +36,32 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 	s.policies = r.Policies.For(s.policy.Spec.TenantID, cred)
 	s.directory = r.Directory.For(s.policy.Spec.TenantID, cred)
 	return nil
+}
+
+// tokenCredential turns auth, read in namespace ns, into a token credential
+// for tenantID; with certificate auth it also returns the certificate's
+// expiry. Policies and policy sets (discovery) authenticate through it, so
+// both read Secrets and ServiceAccounts the same way and stall with the same
+// reasons.
+func (r *TenantPurchasePolicyReconciler) tokenCredential(ctx context.Context, ns, tenantID string, a v1.Auth) (azcore.TokenCredential, *time.Time, error) {
+	m, err := r.material(ctx, ns, tenantID, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	var notAfter *time.Time
+	if m.CertificatePEM != nil {
+		t, err := auth.CertificateNotAfter(m.CertificatePEM)
+		if err != nil {
+			return nil, nil, stalled(v1.ReasonInvalidCertificate, "Secret %s/%s: %v", ns, a.ClientCertificateRef.Name, err)
+		}
+		notAfter = &t
+	}
+	cred, err := r.Credentials.Credential(m)
+	var invalid *auth.InvalidCredentialError
+	if errors.As(err, &invalid) {
+		return nil, notAfter, stalled(v1.ReasonInvalidCredentials, "%s", invalid.Error())
+	}
+	return cred, notAfter, err
 }
 
 // checkRefreshToken runs after every other step: when Entra rotated the
@@ -69,11 +85,9 @@ func (r *TenantPurchasePolicyReconciler) checkRefreshToken(ctx context.Context, 
 	return err
 }
 
-// material collects the credential of the one auth method the policy sets.
-func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, p *v1.TenantPurchasePolicy) (auth.Material, error) {
-	a := p.Spec.Auth
-	m := auth.Material{TenantID: p.Spec.TenantID, ClientID: a.ClientID}
-	ns := p.Namespace
+// material collects the credential of the one method auth sets.
+func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, ns, tenantID string, a v1.Auth) (auth.Material, error) {
+	m := auth.Material{TenantID: tenantID, ClientID: a.ClientID}
 	switch {
 	case a.ClientSecretRef != nil:
 		v, err := r.secretKey(ctx, ns, a.ClientSecretRef.Name, a.ClientSecretRef.Key)

@@ -186,7 +186,7 @@ func TestAct(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Generation: gen},
-				Spec: v1.TenantPurchasePolicySpec{TenantID: "t", Mode: tc.mode, Default: v1.RulePolicy(v1.PolicyDisabled), Products: tc.rules}}
+				Spec: v1.TenantPurchasePolicySpec{TenantID: "t", TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: tc.mode, Default: v1.RulePolicy(v1.PolicyDisabled), Products: tc.rules}}}
 			p.Status.Products = tc.before
 			var writes []string
 			write := tc.write

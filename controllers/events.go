@@ -48,20 +48,30 @@ func (r *TenantPurchasePolicyReconciler) flushEvents(s *syncState, o outcome) {
 	if o.restoreSkipped != "" {
 		s.event(eventWarning, v1.EventRestoreSkipped, "%s", o.restoreSkipped)
 	}
+	for _, e := range joinEvents(s.events) {
+		r.emit(s.policy, e.eventType, e.reason, e.note)
+	}
+	s.events = nil
+}
+
+// joinEvents merges the notes of the Events of one type and reason, in the
+// order they were first queued, each note cut to the events API's limit.
+func joinEvents(events []eventNote) []eventNote {
 	type key struct{ eventType, reason string }
 	var order []key
 	notes := map[key][]string{}
-	for _, e := range s.events {
+	for _, e := range events {
 		k := key{e.eventType, e.reason}
 		if _, seen := notes[k]; !seen {
 			order = append(order, k)
 		}
 		notes[k] = append(notes[k], e.note)
 	}
+	out := make([]eventNote, 0, len(order))
 	for _, k := range order {
-		r.emit(s.policy, k.eventType, k.reason, truncate(strings.Join(notes[k], "; "), maxEventNote))
+		out = append(out, eventNote{k.eventType, k.reason, truncate(strings.Join(notes[k], "; "), maxEventNote)})
 	}
-	s.events = nil
+	return out
 }
 
 // emit records one Event on the policy.

@@ -149,7 +149,7 @@ func TestOutcome(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Generation: 3},
-				Spec: v1.TenantPurchasePolicySpec{Mode: v1.ModeEnforce, Interval: metav1.Duration{Duration: time.Hour}, DeletionPolicy: tc.deletionPolicy}}
+				Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: v1.ModeEnforce, Interval: metav1.Duration{Duration: time.Hour}, DeletionPolicy: tc.deletionPolicy}}}
 			if tc.readyBefore != "" {
 				p.Status.Conditions = []metav1.Condition{{Type: v1.ReadyCondition, Status: tc.readyBefore, Reason: "Before"}}
 			}

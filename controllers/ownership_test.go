@@ -16,7 +16,7 @@ func claimant(name, uid string, created time.Time) v1.TenantPurchasePolicy {
 	authenticated := metav1.NewTime(created)
 	return v1.TenantPurchasePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-" + name, UID: types.UID(uid), CreationTimestamp: metav1.NewTime(created)},
-		Spec:       v1.TenantPurchasePolicySpec{Mode: v1.ModeEnforce},
+		Spec:       v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: v1.ModeEnforce}},
 		Status:     v1.TenantPurchasePolicyStatus{AuthenticatedAt: &authenticated},
 	}
 }

@@ -110,7 +110,7 @@ func TestSchedule(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := &v1.TenantPurchasePolicy{Spec: v1.TenantPurchasePolicySpec{Interval: metav1.Duration{Duration: time.Hour}}}
+			p := &v1.TenantPurchasePolicy{Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Interval: metav1.Duration{Duration: time.Hour}}}}
 			s := &syncState{policy: p, now: now, err: tc.err, suspended: tc.suspended, wakeAt: tc.wakeAt}
 			got, err := schedule(s, computeOutcome(s))
 			if (err != nil) != tc.wantErr {

@@ -144,7 +144,7 @@ func TestConditionsTruthTable(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Generation: 7}, Spec: v1.TenantPurchasePolicySpec{Mode: tc.mode}}
+			p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Generation: 7}, Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: tc.mode}}}
 			p.Status.Conditions = leftovers(tc.before)
 			p.Status.Products = tc.products
 			s := &syncState{policy: p, now: time.Now(), err: tc.err, softErr: tc.softErr, suspended: tc.suspended,

@@ -58,6 +58,7 @@ var _ = BeforeSuite(func() {
 
 	mgr, r := newManager()
 	Expect(r.SetupWithManager(mgr, 4)).To(Succeed())
+	Expect(newSetReconciler(mgr, r).SetupWithManager(mgr, 2)).To(Succeed())
 
 	var ctx context.Context
 	ctx, cancelMgr = context.WithCancel(context.Background())
@@ -129,12 +130,14 @@ func policyFor(t testTenant, name string) *v1.TenantPurchasePolicy {
 	return &v1.TenantPurchasePolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: t.Namespace},
 		Spec: v1.TenantPurchasePolicySpec{
-			TenantID:      t.ID,
-			Auth:          v1.Auth{ClientID: t.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
-			Mode:          v1.ModeEnforce,
-			Default:       v1.RulePolicy(v1.PolicyDisabled),
-			Interval:      metav1.Duration{Duration: time.Hour},
-			Subscriptions: v1.SubscriptionTracking{Track: &track},
+			TenantID: t.ID,
+			TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+				Auth:          v1.Auth{ClientID: t.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
+				Mode:          v1.ModeEnforce,
+				Default:       v1.RulePolicy(v1.PolicyDisabled),
+				Interval:      metav1.Duration{Duration: time.Hour},
+				Subscriptions: v1.SubscriptionTracking{Track: &track},
+			},
 		},
 	}
 }

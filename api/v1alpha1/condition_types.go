@@ -139,6 +139,95 @@ const (
 	EventTrialExpired         = "TrialExpired"
 )
 
+// Conditions of a TenantPurchasePolicySet. Ready, Reconciling and Stalled
+// mean what they mean for a policy (kstatus), read over the fleet: Ready=True
+// when every child is written and Ready (or suspended); Reconciling=True
+// while children are being created or have not synced yet, or while
+// discovery retries; Stalled=True when a person must act on the set (its
+// discovery credentials, a child it cannot write) or on a child (Stalled,
+// in conflict). The set's own reasons come first.
+const (
+	// DiscoveryFailedCondition (abnormal-true) is True when the latest
+	// attempt to list the partner's customers failed; the set goes on with
+	// the customers the last successful discovery found.
+	DiscoveryFailedCondition = "DiscoveryFailed"
+
+	// PruneHeldCondition (abnormal-true) is True when the latest discovery
+	// cannot be trusted to prune: it failed, answered no customer, or
+	// missed more customers than spec.discovery allows. No child is pruned
+	// for a missing customer while it is True.
+	PruneHeldCondition = "PruneHeld"
+)
+
+// Reasons of a set's Ready, Reconciling and Stalled conditions (besides
+// Succeeded, Suspended, Deleting, Throttled, TransientError and the
+// credential reasons of the discovery auth, which are a policy's).
+const (
+	// ReasonChildrenProgressing: children were created or changed and have
+	// not all synced yet (Reconciling=True).
+	ReasonChildrenProgressing = "ChildrenProgressing"
+	// ReasonChildrenStalled: some children are Stalled (in conflict, missing
+	// credentials, ...); status.notReady names them (Stalled=True).
+	ReasonChildrenStalled = "ChildrenStalled"
+	// ReasonChildNotWritten: a child could not be written: its name is held
+	// by a policy the set does not own, or the API server refused the merged
+	// spec (Stalled=True).
+	ReasonChildNotWritten = "ChildNotWritten"
+	// ReasonDiscoveryForbidden: the partner tenant answered 403 to the
+	// customer list: DelegatedAdminRelationship.Read.All (or, delegated,
+	// the Admin Agent role) is missing (Stalled=True).
+	ReasonDiscoveryForbidden = "DiscoveryForbidden"
+	// ReasonTooManyCustomers: discovery found more customers than a set
+	// holds (MaxDiscoveredTenants) (Stalled=True).
+	ReasonTooManyCustomers = "TooManyCustomers"
+)
+
+// Reasons of the per-child entries of status.notReady that are not the
+// child's own Ready reason.
+const (
+	// ReasonNameTaken: the child's name (and the fallback <set>-<tenantID>)
+	// is held by a policy the set does not own.
+	ReasonNameTaken = "NameTaken"
+	// ReasonNotSynced: the child exists but has not synced its spec yet.
+	ReasonNotSynced = "NotSynced"
+)
+
+// Reasons of the DiscoveryFailed condition (True: the error's reason).
+const (
+	// ReasonDiscoverySucceeded: the customers were listed (False).
+	ReasonDiscoverySucceeded = "DiscoverySucceeded"
+)
+
+// Reasons of the PruneHeld condition.
+const (
+	// ReasonPruneAllowed: the latest discovery was trusted (False).
+	ReasonPruneAllowed = "PruneAllowed"
+	// ReasonPruneDisabled: spec.prune is false; nothing is ever pruned (False).
+	ReasonPruneDisabled = "PruneDisabled"
+	// ReasonDiscoveryFailedHold: the latest discovery failed (True).
+	ReasonDiscoveryFailedHold = "DiscoveryFailed"
+	// ReasonDiscoveryEmpty: the latest discovery listed no customer while
+	// the previous one listed some (True).
+	ReasonDiscoveryEmpty = "DiscoveryEmpty"
+	// ReasonTooManyMissing: the latest discovery missed more customers than
+	// spec.discovery.maxDropPercent and maxDropCount allow (True).
+	ReasonTooManyMissing = "TooManyMissing"
+)
+
+// Event reasons of a set.
+const (
+	EventChildCreated       = "ChildCreated"
+	EventChildUpdated       = "ChildUpdated"
+	EventChildRestored      = "ChildRestored"
+	EventChildPruned        = "ChildPruned"
+	EventChildNotWritten    = "ChildNotWritten"
+	EventCustomerDiscovered = "CustomerDiscovered"
+	EventCustomerMissing    = "CustomerMissing"
+	EventDiscoveryFailed    = "DiscoveryFailed"
+	EventPruneHeld          = "PruneHeld"
+	EventNameCollision      = "NameCollision"
+)
+
 // Annotations.
 const (
 	// RequestedAtAnnotation asks for an immediate reconcile when its value changes.

@@ -216,6 +216,16 @@ type TenantPurchasePolicySpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="tenantID is immutable; create a new TenantPurchasePolicy for another tenant"
 	TenantID string `json:"tenantID"`
 
+	// The policy itself: every field but tenantID, shared with
+	// TenantPurchasePolicySet's template so both validate alike.
+	TenantPurchasePolicyTemplate `json:",inline"`
+}
+
+// TenantPurchasePolicyTemplate is a TenantPurchasePolicy's spec without
+// tenantID: how the controller authenticates and what it keeps the tenant
+// at. A policy embeds it; a TenantPurchasePolicySet applies it to every
+// tenant of the set.
+type TenantPurchasePolicyTemplate struct {
 	// auth says how to obtain tokens for the tenant: clientID and exactly one
 	// method.
 	// +required

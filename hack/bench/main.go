@@ -167,10 +167,12 @@ func (f *fleet) createPolicies(ctx context.Context) error {
 			ObjectMeta: metav1.ObjectMeta{Name: "tenant-" + strconv.Itoa(i), Namespace: f.ns},
 			Spec: v1.TenantPurchasePolicySpec{
 				TenantID: id,
-				Auth:     v1.Auth{ClientID: f.clientID, ClientSecretRef: &v1.SecretKeyRef{Name: "partner-app", Key: "clientSecret"}},
-				Default:  v1.RulePolicy(v1.PolicyDisabled),
-				Products: []v1.ProductRule{{ProductID: "CFQ7TTC0MM8R", Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}},
-				Interval: metav1.Duration{Duration: time.Hour},
+				TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+					Auth:     v1.Auth{ClientID: f.clientID, ClientSecretRef: &v1.SecretKeyRef{Name: "partner-app", Key: "clientSecret"}},
+					Default:  v1.RulePolicy(v1.PolicyDisabled),
+					Products: []v1.ProductRule{{ProductID: "CFQ7TTC0MM8R", Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}},
+					Interval: metav1.Duration{Duration: time.Hour},
+				},
 			},
 		}
 		if err := f.k8s.Create(ctx, p); err != nil {

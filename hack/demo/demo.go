@@ -396,12 +396,14 @@ func policyFor(t *tenant) *v1.TenantPurchasePolicy {
 		ObjectMeta: metav1.ObjectMeta{Name: t.policy, Namespace: demoNamespace},
 		Spec: v1.TenantPurchasePolicySpec{
 			TenantID: t.id,
-			Auth:     v1.Auth{ClientID: t.clientID, ClientSecretRef: &v1.SecretKeyRef{Name: t.policy + "-app", Key: secretKey}},
-			Mode:     t.mode,
-			Default:  v1.RulePolicy(v1.PolicyDisabled),
-			Interval: metav1.Duration{Duration: time.Minute},
-			Subscriptions: v1.SubscriptionTracking{Track: &track,
-				RefundWarning: &metav1.Duration{Duration: 2 * time.Hour}},
+			TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+				Auth:     v1.Auth{ClientID: t.clientID, ClientSecretRef: &v1.SecretKeyRef{Name: t.policy + "-app", Key: secretKey}},
+				Mode:     t.mode,
+				Default:  v1.RulePolicy(v1.PolicyDisabled),
+				Interval: metav1.Duration{Duration: time.Minute},
+				Subscriptions: v1.SubscriptionTracking{Track: &track,
+					RefundWarning: &metav1.Duration{Duration: 2 * time.Hour}},
+			},
 		},
 	}
 	if t.mode == v1.ModeEnforce {

@@ -43,14 +43,14 @@ func TestCompute(t *testing.T) {
 
 	cases := map[string]struct {
 		reason     string
-		spec       v1.TenantPurchasePolicySpec
+		spec       v1.TenantPurchasePolicyTemplate
 		products   []licensing.Item
 		offerTypes []licensing.Item
 		want       Plan
 	}{
 		"default only": {
 			reason:   "every product the tenant reports, listed or not, gets default, sorted by ID",
-			spec:     v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled)},
+			spec:     v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled)},
 			products: tenant,
 			want: Plan{Products: []Target{
 				wantTarget(idPBIPro, enabled, v1.PolicyDisabled, v1.SourceDefault),
@@ -60,7 +60,7 @@ func TestCompute(t *testing.T) {
 		},
 		"rule wins over default": {
 			reason: "a rule sets its product; the others follow default",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled),
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled),
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}}},
 			products: tenant,
 			want: Plan{Products: []Target{
@@ -71,7 +71,7 @@ func TestCompute(t *testing.T) {
 		},
 		"unmanaged rule": {
 			reason: "an Unmanaged rule leaves its product alone whatever default says",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled),
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled),
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RuleUnmanaged}}},
 			products: tenant,
 			want: Plan{Products: []Target{
@@ -82,7 +82,7 @@ func TestCompute(t *testing.T) {
 		},
 		"unmanaged default": {
 			reason: "default Unmanaged manages only the products with a rule",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RuleUnmanaged,
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RuleUnmanaged,
 				Products: []v1.ProductRule{{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyDisabled)}}},
 			products: tenant,
 			want: Plan{Products: []Target{
@@ -93,7 +93,7 @@ func TestCompute(t *testing.T) {
 		},
 		"until in the future": {
 			reason: "a temporary rule applies until it expires, and the Plan wakes at the earliest expiry",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(later2)},
 				{ProductID: idPBIPro, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(later)},
 			}},
@@ -106,7 +106,7 @@ func TestCompute(t *testing.T) {
 		},
 		"until passed": {
 			reason: "after until, default takes over and status says the rule expired",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(earlier)},
 			}},
 			products: tenant,
@@ -118,7 +118,7 @@ func TestCompute(t *testing.T) {
 		},
 		"until exactly now": {
 			reason: "the rule ends at until: at that instant default applies and no wake-up is left",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(now)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -126,7 +126,7 @@ func TestCompute(t *testing.T) {
 		},
 		"until one nanosecond ahead": {
 			reason: "just before until the rule still applies and the Plan wakes at until",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyEnabled), Until: metaTime(now.Add(time.Nanosecond))},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -135,7 +135,7 @@ func TestCompute(t *testing.T) {
 		},
 		"expired rule with unmanaged default": {
 			reason: "when the rule expires and default is Unmanaged, the product is left alone",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RuleUnmanaged, Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RuleUnmanaged, Products: []v1.ProductRule{
 				{ProductID: idCopilot, Policy: v1.RulePolicy(v1.PolicyDisabled), Until: metaTime(earlier)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -143,7 +143,7 @@ func TestCompute(t *testing.T) {
 		},
 		"unknown product": {
 			reason: "a rule naming a product the tenant lacks is reported; the others are still planned",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idUnknown, Policy: v1.RulePolicy(v1.PolicyDisabled)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -152,7 +152,7 @@ func TestCompute(t *testing.T) {
 		},
 		"expired unknown product": {
 			reason: "an expired rule no longer asks for anything, so its unknown product is not reported",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idUnknown, Policy: v1.RulePolicy(v1.PolicyDisabled), Until: metaTime(earlier)},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -160,7 +160,7 @@ func TestCompute(t *testing.T) {
 		},
 		"unmanaged unknown product": {
 			reason: "an Unmanaged rule writes nothing, so a product the tenant lacks is no error",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), Products: []v1.ProductRule{
 				{ProductID: idUnknown, Policy: v1.RuleUnmanaged},
 			}},
 			products: []licensing.Item{licItem(idCopilot, enabled)},
@@ -168,7 +168,7 @@ func TestCompute(t *testing.T) {
 		},
 		"offer types": {
 			reason: "offer types follow their rules only, keyed by offer type; default never covers them",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), OfferTypes: []v1.OfferTypeRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), OfferTypes: []v1.OfferTypeRule{
 				{OfferType: "SaaS", Policy: v1.PolicyDisabled},
 				{OfferType: "DYNAMICSBC", Policy: v1.PolicyEnabled},
 			}},
@@ -180,7 +180,7 @@ func TestCompute(t *testing.T) {
 		},
 		"unknown offer type": {
 			reason: "an offer type the tenant does not report is unknown, like a product",
-			spec: v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(v1.PolicyDisabled), OfferTypes: []v1.OfferTypeRule{
+			spec: v1.TenantPurchasePolicyTemplate{Default: v1.RulePolicy(v1.PolicyDisabled), OfferTypes: []v1.OfferTypeRule{
 				{OfferType: "DYNAMICSCE", Policy: v1.PolicyDisabled},
 			}},
 			offerTypes: []licensing.Item{licOffer("SaaS", enabled)},
@@ -189,7 +189,7 @@ func TestCompute(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := Compute(&tc.spec, tc.products, tc.offerTypes, now)
+			got := Compute(&v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: tc.spec}, tc.products, tc.offerTypes, now)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("%s\nCompute (-want +got):\n%s", tc.reason, diff)
 			}
