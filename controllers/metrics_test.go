@@ -58,7 +58,7 @@ func TestMetricsTenantLabelIsOptIn(t *testing.T) {
 
 func TestMetricsConditionsFollowStatusAndMode(t *testing.T) {
 	m := NewMetrics(prometheus.NewRegistry(), false)
-	p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "fabrikam", Namespace: "m365"}, Spec: v1.TenantPurchasePolicySpec{Mode: v1.ModeObserve}}
+	p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "fabrikam", Namespace: "m365"}, Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: v1.ModeObserve}}}
 	p.Status.Conditions = []metav1.Condition{
 		{Type: v1.ReadyCondition, Status: metav1.ConditionTrue},
 		{Type: v1.DriftedCondition, Status: metav1.ConditionTrue},

@@ -202,7 +202,7 @@ func TestChildMatches(t *testing.T) {
 		child *v1.TenantPurchasePolicy
 		want  bool
 	}{
-		"as desired, with a label of someone else":  {child: child(func(*v1.TenantPurchasePolicy) {}), want: true},
+		"as desired, with a label of someone else":   {child: child(func(*v1.TenantPurchasePolicy) {}), want: true},
 		"mode edited by hand":                        {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Mode = v1.ModeObserve })},
 		"suspended by hand":                          {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Suspend = true })},
 		"a childLabels label removed":                {child: child(func(c *v1.TenantPurchasePolicy) { delete(c.Labels, "shard") })},

@@ -13,6 +13,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
 )
 
@@ -23,9 +24,10 @@ type PartnerAPI interface {
 	Partner(partnerTenantID string, cred azcore.TokenCredential) PartnerCustomers
 }
 
-// PartnerCustomers lists one partner's customers. Read only.
+// PartnerCustomers lists one partner's customers. Read only. ListInfo
+// counts the entries of the answer that were not returned.
 type PartnerCustomers interface {
-	ListDelegatedAdminCustomers(ctx context.Context) ([]graph.Customer, error)
+	ListDelegatedAdminCustomers(ctx context.Context) ([]graph.Customer, m365.ListInfo, error)
 }
 
 // Partner connects the real Graph client to PartnerAPI: the customer
@@ -79,7 +81,7 @@ func (r *TenantPurchasePolicySetReconciler) discoverCustomers(ctx context.Contex
 		s.set.Status.Discovery = st
 	}
 	st.LastAttemptTime = ptr.To(metav1.NewTime(s.now))
-	customers, err := r.listCustomers(ctx, s, src)
+	customers, info, err := r.listCustomers(ctx, s, src)
 	if err == nil && len(customers) > v1.MaxDiscoveredTenants {
 		err = stalled(v1.ReasonTooManyCustomers, "partner %s lists %d customers; a set holds at most %d: split them over sets with exclude",
 			src.PartnerTenantID, len(customers), v1.MaxDiscoveredTenants)
@@ -95,7 +97,7 @@ func (r *TenantPurchasePolicySetReconciler) discoverCustomers(ctx context.Contex
 	for _, c := range customers {
 		ids = append(ids, c.TenantID)
 	}
-	res := mergeDiscovery(st, ids, s.now, dropBounds(d))
+	res := mergeDiscovery(st, ids, info.Invalid, s.now, dropBounds(d))
 	s.discoverySucceeded(res, len(ids))
 	s.wake(nextDiscovery(s.set))
 	return nil
@@ -103,14 +105,14 @@ func (r *TenantPurchasePolicySetReconciler) discoverCustomers(ctx context.Contex
 
 // listCustomers authenticates in the partner tenant (discovery's auth, or
 // the template's) exactly as a policy does, and lists its customers.
-func (r *TenantPurchasePolicySetReconciler) listCustomers(ctx context.Context, s *setState, src *v1.DelegatedAdminCustomersDiscovery) ([]graph.Customer, error) {
+func (r *TenantPurchasePolicySetReconciler) listCustomers(ctx context.Context, s *setState, src *v1.DelegatedAdminCustomersDiscovery) ([]graph.Customer, m365.ListInfo, error) {
 	a := s.set.Spec.Template.Auth
 	if src.Auth != nil {
 		a = *src.Auth
 	}
 	cred, _, err := r.Credentials.tokenCredential(ctx, s.set.Namespace, src.PartnerTenantID, a)
 	if err != nil {
-		return nil, err
+		return nil, m365.ListInfo{}, err
 	}
 	return r.Partners.Partner(src.PartnerTenantID, cred).ListDelegatedAdminCustomers(ctx)
 }
@@ -179,13 +181,14 @@ type discoveryMerge struct {
 }
 
 // mergeDiscovery folds a successful listing into st. Never prune on doubt:
-// an empty listing, or one that misses more known customers than the drop
-// bounds allow, is not trusted: it adds the new customers it names but
-// counts no one as missing. A trusted listing marks each known customer it
+// an empty listing, one with invalid entries (a null item or one without a
+// tenant ID may hide a customer), or one that misses more known customers
+// than the drop bounds allow, is not trusted: it adds the new customers it
+// names but counts no one as missing. A trusted listing marks each known customer it
 // misses (missed+1, lastSeen kept) and drops those missed pruneAfterMisses
 // times; listing a customer again resets it. lastDiscoveryTime and count
 // follow every successful listing.
-func mergeDiscovery(st *v1.DiscoveryStatus, found []string, now time.Time, b dropBound) discoveryMerge {
+func mergeDiscovery(st *v1.DiscoveryStatus, found []string, invalid int, now time.Time, b dropBound) discoveryMerge {
 	var m discoveryMerge
 	listed := make(map[string]bool, len(found))
 	for _, id := range found {
@@ -204,6 +207,9 @@ func mergeDiscovery(st *v1.DiscoveryStatus, found []string, now time.Time, b dro
 	case len(found) == 0 && present > 0:
 		m.hold, m.holdMessage = v1.ReasonDiscoveryEmpty,
 			fmt.Sprintf("the partner listed no customer, the previous discovery %d: nothing is pruned until a discovery lists them again", present)
+	case invalid > 0 && newlyMissing > 0:
+		m.hold, m.holdMessage = v1.ReasonDiscoveryIncomplete,
+			fmt.Sprintf("the answer held %d entries without a usable tenant ID and missed %d known customers: nothing is pruned until a complete answer", invalid, newlyMissing)
 	case newlyMissing > int(b.count) && newlyMissing*100 > int(b.percent)*present:
 		m.hold, m.holdMessage = v1.ReasonTooManyMissing,
 			fmt.Sprintf("%d of the %d customers the previous discovery listed are missing (more than %d%% and more than %d): nothing is pruned; "+

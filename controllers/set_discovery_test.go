@@ -29,15 +29,18 @@ func TestMergeDiscovery(t *testing.T) {
 	missing := func(id string, missed int32) v1.DiscoveredTenant {
 		return v1.DiscoveredTenant{TenantID: id, FirstSeen: earlier, LastSeen: ptr.To(earlier), Missed: missed}
 	}
-	fresh := func(id string) v1.DiscoveredTenant { return v1.DiscoveredTenant{TenantID: id, FirstSeen: metav1.NewTime(now)} }
+	fresh := func(id string) v1.DiscoveredTenant {
+		return v1.DiscoveredTenant{TenantID: id, FirstSeen: metav1.NewTime(now)}
+	}
 	bounds := dropBound{percent: defaultMaxDropPercent, count: defaultMaxDropCount}
 
 	cases := map[string]struct {
-		known  []v1.DiscoveredTenant
-		found  []string
-		bounds dropBound
-		want   []v1.DiscoveredTenant
-		merge  discoveryMerge
+		known   []v1.DiscoveredTenant
+		found   []string
+		bounds  dropBound
+		invalid int
+		want    []v1.DiscoveredTenant
+		merge   discoveryMerge
 	}{
 		"the first discovery adds every customer, in tenant ID order": {
 			found: []string{tC, tA, tB},
@@ -80,13 +83,28 @@ func TestMergeDiscovery(t *testing.T) {
 			want:  []v1.DiscoveredTenant{},
 		},
 		"missing more than 20% and more than 2 is not trusted, new customers are still added": {
-			known: []v1.DiscoveredTenant{seen(tA), seen(tB), seen(tC), seen(tD)},
-			found: []string{tA, tE},
-			want:  []v1.DiscoveredTenant{seen(tA), seen(tB), seen(tC), seen(tD), fresh(tE)},
+			known:  []v1.DiscoveredTenant{seen(tA), seen(tB), seen(tC), seen(tD)},
+			found:  []string{tA, tE},
+			want:   []v1.DiscoveredTenant{seen(tA), seen(tB), seen(tC), seen(tD), fresh(tE)},
 			bounds: dropBound{percent: 20, count: 1},
 			merge: discoveryMerge{added: []string{tE}, hold: v1.ReasonTooManyMissing,
 				holdMessage: "3 of the 4 customers the previous discovery listed are missing (more than 20% and more than 1): nothing is pruned; " +
 					"if they really left, raise spec.discovery.maxDropPercent to 75 or maxDropCount to 3"},
+		},
+		"an answer with invalid entries that misses a customer is not trusted": {
+			known:   []v1.DiscoveredTenant{seen(tA), seen(tB)},
+			found:   []string{tA},
+			invalid: 1,
+			want:    []v1.DiscoveredTenant{seen(tA), seen(tB)},
+			merge: discoveryMerge{hold: v1.ReasonDiscoveryIncomplete,
+				holdMessage: "the answer held 1 entries without a usable tenant ID and missed 1 known customers: nothing is pruned until a complete answer"},
+		},
+		"an answer with invalid entries that misses no one is trusted": {
+			known:   []v1.DiscoveredTenant{seen(tA)},
+			found:   []string{tA, tB},
+			invalid: 2,
+			want:    []v1.DiscoveredTenant{seen(tA), fresh(tB)},
+			merge:   discoveryMerge{added: []string{tB}},
 		},
 		"missing 2 of 4 is within maxDropCount 2": {
 			known: []v1.DiscoveredTenant{seen(tA), seen(tB), seen(tC), seen(tD)},
@@ -109,7 +127,7 @@ func TestMergeDiscovery(t *testing.T) {
 			if b == (dropBound{}) {
 				b = bounds
 			}
-			got := mergeDiscovery(st, tc.found, now, b)
+			got := mergeDiscovery(st, tc.found, tc.invalid, now, b)
 			if diff := cmp.Diff(tc.merge, got, cmp.AllowUnexported(discoveryMerge{})); diff != "" {
 				t.Errorf("merge (-want +got):\n%s", diff)
 			}

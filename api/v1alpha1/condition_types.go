@@ -209,6 +209,10 @@ const (
 	// ReasonDiscoveryEmpty: the latest discovery listed no customer while
 	// the previous one listed some (True).
 	ReasonDiscoveryEmpty = "DiscoveryEmpty"
+	// ReasonDiscoveryIncomplete: the latest discovery's answer held entries
+	// without a usable tenant ID (null items, missing fields), and missed
+	// known customers (True).
+	ReasonDiscoveryIncomplete = "DiscoveryIncomplete"
 	// ReasonTooManyMissing: the latest discovery missed more customers than
 	// spec.discovery.maxDropPercent and maxDropCount allow (True).
 	ReasonTooManyMissing = "TooManyMissing"

@@ -7,6 +7,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/tenantrelationships"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // OpListDelegatedAdminCustomers names the customer listing in *m365.Error.
@@ -29,25 +31,26 @@ type Customer struct {
 
 // ListDelegatedAdminCustomers returns the partner's customers
 // (GET /tenantRelationships/delegatedAdminCustomers, paged at $top=300,
-// following @odata.nextLink): one entry per customer with an active admin
-// relationship. The handle's tenant is the partner. Entries without a
-// tenant ID that is a GUID (null items, missing fields) are left out, and
-// a customer listed twice is returned once; the caller decides what an
-// empty or shrunken answer means. Needs DelegatedAdminRelationship.Read.All.
-func (t Tenant) ListDelegatedAdminCustomers(ctx context.Context) ([]Customer, error) {
+// following @odata.nextLink on the Graph origin only): one entry per
+// customer with an active admin relationship. The handle's tenant is the
+// partner. Entries without a tenant ID that is a GUID (null items, missing
+// fields) are left out and counted as Invalid, a customer listed twice is
+// returned once (Duplicates); the caller decides what an empty, shrunken or
+// damaged answer means. Needs DelegatedAdminRelationship.Read.All.
+func (t Tenant) ListDelegatedAdminCustomers(ctx context.Context) ([]Customer, m365.ListInfo, error) {
 	c, tenantID := t.c, t.tenantID
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
-		return nil, c.classify(ctx, OpListDelegatedAdminCustomers, tenantID, err, nil)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListDelegatedAdminCustomers, tenantID, err, nil)
 	}
 	rb := tenantrelationships.NewDelegatedAdminCustomersRequestBuilderInternal(s.pathParams(), s.adapter)
 	top := customersPageSize
 	cfg := &tenantrelationships.DelegatedAdminCustomersRequestBuilderGetRequestConfiguration{
 		QueryParameters: &tenantrelationships.DelegatedAdminCustomersRequestBuilderGetQueryParameters{Top: &top, Select: customerFields},
 	}
-	items, err := collect(ctx,
+	items, info, err := collect(ctx, c.followable,
 		func(ctx context.Context) (models.DelegatedAdminCustomerCollectionResponseable, error) {
 			return rb.Get(ctx, cfg)
 		},
@@ -55,26 +58,36 @@ func (t Tenant) ListDelegatedAdminCustomers(ctx context.Context) ([]Customer, er
 			return rb.WithUrl(next).Get(ctx, nil)
 		})
 	if err != nil {
-		return nil, c.classify(ctx, OpListDelegatedAdminCustomers, tenantID, err, s.rec)
+		return nil, m365.ListInfo{}, c.classify(ctx, OpListDelegatedAdminCustomers, tenantID, err, s.rec)
 	}
-	return toCustomers(items), nil
+	out := make([]Customer, 0, len(items))
+	seen := m365.Keys{}
+	for _, it := range items {
+		c := toCustomer(it)
+		if !seen.Keep(&info, c.TenantID) {
+			continue
+		}
+		if (&c).bound() {
+			info.Truncated++
+		}
+		out = append(out, c)
+	}
+	return out, info, nil
 }
 
-// toCustomers keeps the entries whose tenant ID is a GUID, once each, in
-// the order Graph listed them.
-func toCustomers(items []models.DelegatedAdminCustomerable) []Customer {
-	out := make([]Customer, 0, len(items))
-	seen := make(map[string]bool, len(items))
-	for _, it := range items {
-		if it == nil {
-			continue
-		}
-		id, err := uuid.Parse(strings.TrimSpace(deref(it.GetTenantId())))
-		if err != nil || seen[id.String()] {
-			continue
-		}
-		seen[id.String()] = true
-		out = append(out, Customer{TenantID: id.String(), DisplayName: deref(it.GetDisplayName())})
+// toCustomer copies a customer; a tenant ID that is not a GUID is left
+// empty (the item is invalid), a GUID is written in lower case.
+func toCustomer(m models.DelegatedAdminCustomerable) Customer {
+	c := Customer{DisplayName: deref(m.GetDisplayName())}
+	if id, err := uuid.Parse(strings.TrimSpace(deref(m.GetTenantId()))); err == nil {
+		c.TenantID = id.String()
 	}
-	return out
+	return c
+}
+
+// bound keeps the display name to one line of at most MaxNameLength runes.
+func (c *Customer) bound() bool {
+	var b m365.Bounder
+	b.Text(&c.DisplayName, m365.MaxNameLength)
+	return b.Changed
 }

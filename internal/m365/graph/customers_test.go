@@ -71,7 +71,7 @@ func partnerCredential(t *testing.T, sim *m365sim.Server, clientID string) azcor
 	return cred
 }
 
-func listCustomers(t *testing.T, sim *m365sim.Server, clientID string) ([]graph.Customer, error) {
+func listCustomers(t *testing.T, sim *m365sim.Server, clientID string) ([]graph.Customer, m365.ListInfo, error) {
 	t.Helper()
 	return simClient(t, sim).For(partnerTenant, partnerCredential(t, sim, clientID)).ListDelegatedAdminCustomers(context.Background())
 }
@@ -80,12 +80,15 @@ func listCustomers(t *testing.T, sim *m365sim.Server, clientID string) ([]graph.
 // Microsoft allows: the floor of a discovery.
 func TestListDelegatedAdminCustomersReadsEveryPageAt300(t *testing.T) {
 	sim, want := startPartner(t, 650)
-	got, err := listCustomers(t, sim, partnerClientID)
+	got, info, err := listCustomers(t, sim, partnerClientID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("customers (-want +got):\n%s", diff)
+	}
+	if info != (m365.ListInfo{}) {
+		t.Errorf("list info %+v, want nothing dropped", info)
 	}
 	if n := sim.Requests(partnerTenant).Counts["graph GET delegatedAdminCustomers"]; n != 3 {
 		t.Errorf("%d requests, want 3 pages of 300", n)
@@ -94,7 +97,7 @@ func TestListDelegatedAdminCustomersReadsEveryPageAt300(t *testing.T) {
 
 func TestListDelegatedAdminCustomersWithoutPermissionIsForbidden(t *testing.T) {
 	sim, _ := startPartner(t, 1)
-	_, err := listCustomers(t, sim, nogdapClientID)
+	_, _, err := listCustomers(t, sim, nogdapClientID)
 	e, ok := m365.AsError(err)
 	if !ok || e.Kind != m365.Forbidden || e.Op != graph.OpListDelegatedAdminCustomers || e.StatusCode != 403 {
 		t.Fatalf("error = %#v, want a Forbidden *m365.Error of %q", err, graph.OpListDelegatedAdminCustomers)
@@ -102,29 +105,39 @@ func TestListDelegatedAdminCustomersWithoutPermissionIsForbidden(t *testing.T) {
 }
 
 // Graph's answers go wrong as the simulator's faults do: null items, items
-// without a tenantId and items repeated across pages are left out, an empty
-// page is returned as it is (the caller decides what it means).
+// without a tenantId and items repeated across pages are left out and
+// counted, an empty page is returned as it is (the caller decides what it
+// means), a nextLink to another origin is not followed.
 func TestListDelegatedAdminCustomersDecodesDefensively(t *testing.T) {
 	cases := map[string]struct {
 		fault m365sim.Fault
 		// want returns the expected customers from the real ones.
-		want func([]graph.Customer) []graph.Customer
+		want     func([]graph.Customer) []graph.Customer
+		wantInfo m365.ListInfo
+		wantErr  m365.Kind
 	}{
-		"null items are skipped": {
-			fault: m365sim.Fault{Answer: m365sim.AnswerNullItems, N: 3},
-			want:  func(c []graph.Customer) []graph.Customer { return c },
+		"null items are skipped and counted": {
+			fault:    m365sim.Fault{Answer: m365sim.AnswerNullItems, N: 3, Count: 1},
+			want:     func(c []graph.Customer) []graph.Customer { return c },
+			wantInfo: m365.ListInfo{Invalid: 3},
 		},
 		"items repeated across pages are returned once": {
-			fault: m365sim.Fault{Answer: m365sim.AnswerDuplicateItems, N: 5},
-			want:  func(c []graph.Customer) []graph.Customer { return c },
+			fault:    m365sim.Fault{Answer: m365sim.AnswerDuplicateItems, N: 5, Count: 1},
+			want:     func(c []graph.Customer) []graph.Customer { return c },
+			wantInfo: m365.ListInfo{Duplicates: 5},
 		},
-		"items without tenantId are skipped": {
-			fault: m365sim.Fault{Answer: m365sim.AnswerMissingFields, Fields: []string{"tenantId"}, Count: 1},
-			want:  func(c []graph.Customer) []graph.Customer { return c[300:] },
+		"items without tenantId are skipped and counted": {
+			fault:    m365sim.Fault{Answer: m365sim.AnswerMissingFields, Fields: []string{"tenantId"}, Count: 1},
+			want:     func(c []graph.Customer) []graph.Customer { return c[300:] },
+			wantInfo: m365.ListInfo{Invalid: 300},
 		},
 		"an empty page is an empty answer, not an error": {
 			fault: m365sim.Fault{Answer: m365sim.AnswerEmptyPage},
 			want:  func([]graph.Customer) []graph.Customer { return []graph.Customer{} },
+		},
+		"a nextLink to another origin is not followed": {
+			fault:   m365sim.Fault{Answer: m365sim.AnswerCrossOriginNextLink, Count: 1},
+			wantErr: m365.InvalidResponse,
 		},
 	}
 	for name, tc := range cases {
@@ -134,12 +147,24 @@ func TestListDelegatedAdminCustomersDecodesDefensively(t *testing.T) {
 			if err := sim.InjectFault(partnerTenant, tc.fault); err != nil {
 				t.Fatal(err)
 			}
-			got, err := listCustomers(t, sim, partnerClientID)
+			got, info, err := listCustomers(t, sim, partnerClientID)
+			if tc.wantErr != "" {
+				if m365.KindOf(err) != tc.wantErr {
+					t.Fatalf("error %v, want kind %s", err, tc.wantErr)
+				}
+				if n := len(sim.LeakedRequests()); n != 0 {
+					t.Errorf("%d requests reached the foreign origin", n)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tc.want(all), got); diff != "" {
 				t.Errorf("customers (-want +got):\n%s", diff)
+			}
+			if info != tc.wantInfo {
+				t.Errorf("list info %+v, want %+v", info, tc.wantInfo)
 			}
 		})
 	}
