@@ -10,12 +10,16 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestEveryCRDFieldIsDocumented keeps `kubectl explain` useful: every field
-// of the generated CRD carries a description (metadata is Kubernetes' own).
-// readCRD reads the generated CRD.
+// readCRD reads the generated CRD of TenantPurchasePolicy.
 func readCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "commerce.tenantpolicy.io_tenantpurchasepolicies.yaml"))
+	return readCRDOf(t, "tenantpurchasepolicies")
+}
+
+// readCRDOf reads the generated CRD of a resource (its plural).
+func readCRDOf(t *testing.T, plural string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", "commerce.tenantpolicy.io_"+plural+".yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +30,15 @@ func readCRD(t *testing.T) *apiextensionsv1.CustomResourceDefinition {
 	return &crd
 }
 
+// TestEveryCRDFieldIsDocumented keeps `kubectl explain` useful: every field
+// of the generated CRDs carries a description (metadata is Kubernetes' own).
 func TestEveryCRDFieldIsDocumented(t *testing.T) {
-	crd := readCRD(t)
+	for _, plural := range []string{"tenantpurchasepolicies", "tenantpurchasepolicysets"} {
+		t.Run(plural, func(t *testing.T) { expectDocumented(t, readCRDOf(t, plural)) })
+	}
+}
+
+func expectDocumented(t *testing.T, crd *apiextensionsv1.CustomResourceDefinition) {
 	var undocumented []string
 	var walk func(path string, s *apiextensionsv1.JSONSchemaProps)
 	walk = func(path string, s *apiextensionsv1.JSONSchemaProps) {
@@ -47,6 +58,6 @@ func TestEveryCRDFieldIsDocumented(t *testing.T) {
 	}
 	sort.Strings(undocumented)
 	if len(undocumented) > 0 {
-		t.Errorf("fields without a description (add a doc comment in tenantpurchasepolicy_types.go): %v", undocumented)
+		t.Errorf("fields without a description (add a doc comment to the type in api/v1alpha1): %v", undocumented)
 	}
 }

@@ -462,7 +462,7 @@ var _ = Describe("Samples under config/samples", func() {
 			Expect(err).NotTo(HaveOccurred())
 			obj := &unstructured.Unstructured{}
 			Expect(yaml.Unmarshal(data, &obj.Object)).To(Succeed())
-			Expect(obj.GroupVersionKind()).To(Equal(v1.GroupVersion.WithKind("TenantPurchasePolicy")))
+			Expect(obj.GroupVersionKind()).To(BeElementOf(v1.GroupVersion.WithKind("TenantPurchasePolicy"), v1.GroupVersion.WithKind("TenantPurchasePolicySet")))
 			if obj.GetNamespace() != "" {
 				ensureNamespace(ctx, obj.GetNamespace())
 			}
@@ -476,10 +476,16 @@ var _ = Describe("Samples under config/samples", func() {
 // kubectl get prints.
 func getTable(ctx context.Context, namespace string) *metav1.Table {
 	GinkgoHelper()
+	return tableAt(ctx, fmt.Sprintf(resourcePath, namespace))
+}
+
+// tableAt fetches the collection at path as the server-side Table.
+func tableAt(ctx context.Context, path string) *metav1.Table {
+	GinkgoHelper()
 	dc, err := discovery.NewDiscoveryClientForConfig(restConfig)
 	Expect(err).NotTo(HaveOccurred())
 	body, err := dc.RESTClient().Get().
-		AbsPath(fmt.Sprintf(resourcePath, namespace)).
+		AbsPath(path).
 		SetHeader("Accept", tableAccept).
 		DoRaw(ctx)
 	Expect(err).NotTo(HaveOccurred(), "GET table: %s", body)
