@@ -53,7 +53,7 @@ type credentialLoader interface {
 }
 
 // defaultCoalesce is the default of TenantPurchasePolicySetReconciler.Coalesce.
-const defaultCoalesce = 5 * time.Second
+const defaultCoalesce = 2 * time.Second
 
 // setState carries one run of a set from step to step.
 type setState struct {

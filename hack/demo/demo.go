@@ -472,11 +472,13 @@ The demo keeps running. Try it yourself:
   export KUBECONFIG=%s
   kubectl get tpp -A
   kubectl -n %s get tpp contoso -o yaml
+  kubectl get tpps -A
 
 Simulator admin API (act like a person in the admin center): %s/
   curl --cacert %s %s/tenants/%s/products
   curl --cacert %s -X PUT -d '{"policyValue":"Enabled"}' %s/tenants/%s/products/%s
   curl --cacert %s -X POST -d '{"skuPartNumber":"%s"}' %s/tenants/%s/purchases
+  curl --cacert %s -X DELETE %s/tenants/%s/customers/%s   # Northwind leaves the partner
 
 Then ask for a sync now:
   kubectl -n %s annotate tpp contoso --overwrite %s="$(date +%%s)"
@@ -488,6 +490,7 @@ Press Ctrl-C to stop the demo and clean up.
 		ca, admin, contoso.id,
 		ca, admin, contoso.id, productVisioPlan2,
 		ca, m365sim.SkuCopilot, admin, contoso.id,
+		ca, admin, contoso.id, northwindID,
 		demoNamespace, v1.RequestedAtAnnotation, d.path("controller.log"), d.mon.tryIt(d.path("prometheus-token")))
 }
 

@@ -104,9 +104,9 @@ func stamp(t *metav1.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// eventLines shows the newest Event with the given reason about the policy,
-// waiting briefly for it.
-func (d *demo) eventLines(ctx context.Context, p *v1.TenantPurchasePolicy, reason string) []string {
+// eventLines shows the newest Event with the given reason about the object
+// (a policy or a set), waiting briefly for it.
+func (d *demo) eventLines(ctx context.Context, p client.Object, reason string) []string {
 	deadline := time.Now().Add(eventWait)
 	for {
 		if e := d.newestEvent(ctx, p, reason); e != nil {
@@ -123,16 +123,16 @@ func (d *demo) eventLines(ctx context.Context, p *v1.TenantPurchasePolicy, reaso
 }
 
 // newestEvent returns the newest Event about p with the given reason.
-func (d *demo) newestEvent(ctx context.Context, p *v1.TenantPurchasePolicy, reason string) *eventsv1.Event {
+func (d *demo) newestEvent(ctx context.Context, p client.Object, reason string) *eventsv1.Event {
 	ctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
 	defer cancel()
 	var list eventsv1.EventList
-	if err := d.kube.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+	if err := d.kube.List(ctx, &list, client.InNamespace(p.GetNamespace())); err != nil {
 		return nil
 	}
 	var found []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.UID == p.UID && strings.EqualFold(e.Reason, reason) {
+		if e.Regarding.UID == p.GetUID() && strings.EqualFold(e.Reason, reason) {
 			found = append(found, e)
 		}
 	}

@@ -47,7 +47,7 @@ func (d *demo) steps() []step {
 	if d.mon != nil {
 		steps = append(steps, step{"Prometheus watches: Microsoft throttles, a user buys, the alert fires", d.stepMonitoring})
 	}
-	return steps
+	return append(steps, step{"a partner's baseline: one policy set over both tenants and a customer it discovers", d.stepPolicySet})
 }
 
 // walkThrough runs the steps, printing the table and status lines after

@@ -40,14 +40,20 @@ func tableClient(cfg *rest.Config) (*rest.RESTClient, error) {
 	return rest.RESTClientFor(c)
 }
 
-// fetchPolicyTable lists the policies of every namespace as the API server's
-// Table.
+// fetchPolicyTable lists the policies of every namespace as the API
+// server's Table.
 func fetchPolicyTable(ctx context.Context, rc *rest.RESTClient) (*metav1.Table, error) {
+	return fetchTable(ctx, rc, policyResource)
+}
+
+// fetchTable lists a resource of the API group in every namespace as the
+// API server's Table.
+func fetchTable(ctx context.Context, rc *rest.RESTClient, resource string) (*metav1.Table, error) {
 	ctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
 	defer cancel()
-	raw, err := rc.Get().Resource(policyResource).SetHeader("Accept", tableAccept).Do(ctx).Raw()
+	raw, err := rc.Get().Resource(resource).SetHeader("Accept", tableAccept).Do(ctx).Raw()
 	if err != nil {
-		return nil, fmt.Errorf("listing %s as a table: %w", policyResource, err)
+		return nil, fmt.Errorf("listing %s as a table: %w", resource, err)
 	}
 	return decodeTable(raw)
 }

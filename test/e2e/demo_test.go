@@ -28,12 +28,18 @@ const (
 	shutdownTimeout = time.Minute
 )
 
-// demoSteps is how many steps the walk-through has.
-const demoSteps = 6
+// demoSteps is how many steps the walk-through has (without --prometheus).
+const demoSteps = 7
 
 // tableHeader is the `kubectl get tpp -A` header: NAMESPACE first, then the
 // CRD's print columns, upper-cased and aligned.
 var tableHeader = regexp.MustCompile(`(?m)^NAMESPACE +NAME +TENANT +MODE +READY +DRIFTED +MANAGED +SELF-SERVICE +LAST SYNC +AGE$`)
+
+// setTableHeader is the `kubectl get tpps -A` header of the policy set step.
+var setTableHeader = regexp.MustCompile(`(?m)^NAMESPACE +NAME +TENANTS +READY +DRIFTED +SELF-SERVICE +LAST DISCOVERY +AGE$`)
+
+// setTableRow is the set's row: three tenants, three Ready.
+var setTableRow = regexp.MustCompile(`(?m)^m365 +baseline +3 +3 +\d+ +0 +\S+ +\S+$`)
 
 // demoDir is the "demo files: <dir>" line the demo prints first.
 var demoDir = regexp.MustCompile(`(?m)^demo files: (\S+)$`)
@@ -122,6 +128,9 @@ func TestDemoNonInteractive(t *testing.T) {
 	}
 	if n := len(tableHeader.FindAllString(text, -1)); n != demoSteps {
 		t.Errorf("found %d `kubectl get tpp -A` table headers, want one per step (%d)", n, demoSteps)
+	}
+	if !setTableHeader.MatchString(text) || !setTableRow.MatchString(text) {
+		t.Error("no `kubectl get tpps -A` table with the baseline set and its three Ready tenants")
 	}
 	if strings.Contains(text, "Ctrl-C") {
 		t.Error("the non-interactive mode asked for Ctrl-C")
