@@ -234,17 +234,7 @@ func recordSetStatus(s *setState, o setOutcome, f fleetReport) {
 // for a policy: never Reconciling and Stalled both True.
 func setSetReadiness(s *setState, o setOutcome) {
 	conds := &s.set.Status.Conditions
-	ready := metav1.ConditionFalse
-	switch o.kind {
-	case outcomeSucceeded:
-		ready = metav1.ConditionTrue
-	case outcomeSuspended:
-		ready = metav1.ConditionUnknown
-		if c := meta.FindStatusCondition(*conds, v1.ReadyCondition); c != nil {
-			ready = c.Status
-		}
-	}
-	s.setCondition(v1.ReadyCondition, ready, o.reason, o.message)
+	s.setCondition(v1.ReadyCondition, readyStatus(o.kind, *conds), o.reason, o.message)
 	switch o.kind {
 	case outcomeStalled:
 		s.setCondition(v1.StalledCondition, metav1.ConditionTrue, o.reason, o.message)

@@ -50,18 +50,8 @@ func setReadiness(s *syncState, o outcome) {
 			meta.RemoveStatusCondition(&st.Conditions, t)
 		}
 	}
-	ready := metav1.ConditionFalse
-	switch o.kind {
-	case outcomeSucceeded:
-		ready = metav1.ConditionTrue
-	case outcomeSuspended:
-		ready = metav1.ConditionUnknown
-		if c := meta.FindStatusCondition(st.Conditions, v1.ReadyCondition); c != nil {
-			ready = c.Status
-		}
-	}
 	reason, msg := o.ready()
-	set(v1.ReadyCondition, ready, reason, msg)
+	set(v1.ReadyCondition, readyStatus(o.kind, st.Conditions), reason, msg)
 	switch o.kind {
 	case outcomeStalled:
 		set(v1.StalledCondition, metav1.ConditionTrue, o.reason, o.message)
@@ -72,6 +62,21 @@ func setReadiness(s *syncState, o outcome) {
 	default: // succeeded, suspended, deleted
 		clear(v1.ReconcilingCondition, v1.StalledCondition)
 	}
+}
+
+// readyStatus is Ready's status after a run ending as kind: True when it
+// succeeded, unchanged (Unknown at first) while suspended, else False.
+func readyStatus(kind outcomeKind, conds []metav1.Condition) metav1.ConditionStatus {
+	switch kind {
+	case outcomeSucceeded:
+		return metav1.ConditionTrue
+	case outcomeSuspended:
+		if c := meta.FindStatusCondition(conds, v1.ReadyCondition); c != nil {
+			return c.Status
+		}
+		return metav1.ConditionUnknown
+	}
+	return metav1.ConditionFalse
 }
 
 func readyMessage(s *syncState) string {

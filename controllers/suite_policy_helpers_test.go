@@ -166,9 +166,9 @@ func eventsOf(p *v1.TenantPurchasePolicy, reason string) map[string][]string {
 	return out
 }
 
-// kstatusOf computes the policy's kstatus, as Argo CD, Flux and kubectl
-// wait would.
-func kstatusOf(p *v1.TenantPurchasePolicy) status.Status {
+// kstatusOf computes a policy's (or a set's) kstatus, as Argo CD, Flux and
+// kubectl wait would.
+func kstatusOf(p runtime.Object) status.Status {
 	GinkgoHelper()
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(p)
 	Expect(err).NotTo(HaveOccurred())
@@ -181,9 +181,16 @@ func kstatusOf(p *v1.TenantPurchasePolicy) status.Status {
 // status, in any of its Events, or in anything the controller logged.
 func expectNoSecrets(p *v1.TenantPurchasePolicy, secrets ...string) {
 	GinkgoHelper()
-	statusJSON, err := json.Marshal(get(p).Status)
+	expectNoSecretsIn(get(p).Status, events(p), secrets...)
+}
+
+// expectNoSecretsIn asserts that no secret string appears in status, in
+// events or in anything the controller logged.
+func expectNoSecretsIn(status any, events map[string][]string, secrets ...string) {
+	GinkgoHelper()
+	statusJSON, err := json.Marshal(status)
 	Expect(err).NotTo(HaveOccurred())
-	notes, err := json.Marshal(events(p))
+	notes, err := json.Marshal(events)
 	Expect(err).NotTo(HaveOccurred())
 	for _, s := range secrets {
 		Expect(string(statusJSON)).NotTo(ContainSubstring(s), "a secret in status")

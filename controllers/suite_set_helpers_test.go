@@ -8,15 +8,11 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,30 +34,19 @@ func newSetReconciler(mgr ctrl.Manager, r *controllers.TenantPurchasePolicyRecon
 	return sr
 }
 
-// partner is a simulated Microsoft partner: its tenant, its multi-tenant
-// app (consented in every customer it adds) and a namespace holding the
-// app's Secret "partner-app".
-type partner struct {
-	ID, ClientID, Secret, Namespace string
-}
+// partner is a simulated Microsoft partner: a test tenant whose app is
+// multi-tenant (consented in every customer the partner adds), with its
+// Secret "app" in the partner's namespace.
+type partner struct{ testTenant }
 
 // newPartner creates a partner whose app may list its customers (or has
 // the given permissions).
 func newPartner(perms ...string) partner {
 	GinkgoHelper()
-	p := partner{ID: uuid.NewString(), ClientID: uuid.NewString(), Secret: "partner-" + uuid.NewString(), Namespace: "p-" + uuid.NewString()[:8]}
 	if len(perms) == 0 {
 		perms = []string{m365sim.PermDelegatedAdminRelationshipRead}
 	}
-	_, err := sim.AddTenant(m365sim.TenantConfig{ID: p.ID, Name: "Partner " + p.ID[:8]})
-	Expect(err).NotTo(HaveOccurred())
-	Expect(sim.RegisterApp(p.ID, m365sim.App{ClientID: p.ClientID, Secret: p.Secret, Permissions: perms})).To(Succeed())
-	Expect(k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: p.Namespace}})).To(Succeed())
-	Expect(k8s.Create(context.Background(), &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "partner-app", Namespace: p.Namespace},
-		StringData: map[string]string{"clientSecret": p.Secret},
-	})).To(Succeed())
-	return p
+	return partner{newTenant(perms...)}
 }
 
 // customer creates a customer tenant (every product Enabled) where the
@@ -115,7 +100,7 @@ func (p partner) set(name string, listed ...v1.SetTenant) *v1.TenantPurchasePoli
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: p.Namespace},
 		Spec: v1.TenantPurchasePolicySetSpec{
 			Template: v1.PolicySetTemplate{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
-				Auth:          v1.Auth{ClientID: p.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "partner-app", Key: "clientSecret"}},
+				Auth:          v1.Auth{ClientID: p.ClientID, ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}},
 				Mode:          v1.ModeEnforce,
 				Default:       v1.RulePolicy(v1.PolicyDisabled),
 				Products:      []v1.ProductRule{{ProductID: copilotID, Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}},
@@ -265,21 +250,30 @@ func waitSetEvent(s *v1.TenantPurchasePolicySet, reason, text string) {
 	Eventually(func() []string { return setEvents(s)[reason] }).WithTimeout(eventWait).Should(ContainElement(ContainSubstring(text)))
 }
 
-// setKstatus computes the set's kstatus, as Argo CD, Flux and kubectl wait
-// would.
-func setKstatus(s *v1.TenantPurchasePolicySet) status.Status {
-	GinkgoHelper()
-	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(s)
-	Expect(err).NotTo(HaveOccurred())
-	res, err := status.Compute(&unstructured.Unstructured{Object: obj})
-	Expect(err).NotTo(HaveOccurred())
-	return res.Status
-}
-
 // gone waits until the object no longer exists.
 func gone(obj client.Object) {
 	GinkgoHelper()
 	Eventually(func() bool {
 		return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object)))
 	}).WithTimeout(settleTimeout).WithPolling(pollEvery).Should(BeTrue(), "%s still exists", obj.GetName())
+}
+
+// restartedManager starts a new manager and reconciler (see
+// restartedController) and returns them with the context they run in.
+func restartedManager() (context.Context, ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
+	GinkgoHelper()
+	mgr, r := newManager()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	DeferCleanup(func() {
+		cancel()
+		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
+	})
+	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	return ctx, mgr, r
 }

@@ -186,19 +186,7 @@ const eventWait = 10 * time.Second
 // policy. Everything stops when the spec ends.
 func restartedController() func(p *v1.TenantPurchasePolicy) {
 	GinkgoHelper()
-	mgr, r := newManager()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	DeferCleanup(func() {
-		cancel()
-		Eventually(done).WithTimeout(30 * time.Second).Should(BeClosed())
-	})
-	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	ctx, _, r := restartedManager()
 	return func(p *v1.TenantPurchasePolicy) {
 		GinkgoHelper()
 		_, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})

@@ -226,11 +226,16 @@ func (r *TenantPurchasePolicyReconciler) reconcileTimeout() time.Duration {
 // "2h0m0s") would count as a spec change: a new generation and a second,
 // needless reconcile of every new policy.
 func (r *TenantPurchasePolicyReconciler) patchFinalizer(ctx context.Context, policy *v1.TenantPurchasePolicy, change func(client.Object, string) bool) error {
-	patch := client.MergeFromWithOptions(policy.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	if !change(policy, v1.Finalizer) {
+	return patchFinalizerOf(ctx, r.Client, policy, change)
+}
+
+// patchFinalizerOf is patchFinalizer for any object (a policy or a set).
+func patchFinalizerOf(ctx context.Context, c client.Client, obj client.Object, change func(client.Object, string) bool) error {
+	patch := client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
+	if !change(obj, v1.Finalizer) {
 		return nil
 	}
-	return r.Client.Patch(ctx, policy, patch)
+	return c.Patch(ctx, obj, patch)
 }
 
 // requeueOnConflict runs the policy again (rate limited) when it changed

@@ -115,7 +115,7 @@ func (r *TenantPurchasePolicySetReconciler) Reconcile(ctx context.Context, req r
 	case deleting && !held:
 		return reconcile.Result{}, nil
 	case !deleting && !held:
-		if err := r.patchFinalizer(ctx, set, controllerutil.AddFinalizer); err != nil {
+		if err := patchFinalizerOf(ctx, r.Client, set, controllerutil.AddFinalizer); err != nil {
 			return requeueOnConflict(err)
 		}
 	}
@@ -232,7 +232,7 @@ func (r *TenantPurchasePolicySetReconciler) finish(ctx context.Context, s *setSt
 		}
 	}
 	if o.kind == outcomeDeleted {
-		if err := r.patchFinalizer(ctx, s.set, controllerutil.RemoveFinalizer); client.IgnoreNotFound(err) != nil {
+		if err := patchFinalizerOf(ctx, r.Client, s.set, controllerutil.RemoveFinalizer); client.IgnoreNotFound(err) != nil {
 			return requeueOnConflict(err)
 		}
 	}
@@ -241,16 +241,6 @@ func (r *TenantPurchasePolicySetReconciler) finish(ctx context.Context, s *setSt
 		logf.FromContext(ctx).Info("policy set not ready", "reason", o.reason, "message", o.message)
 	}
 	return scheduleSet(s, o)
-}
-
-// patchFinalizer adds or removes the finalizer with a merge patch of
-// metadata.finalizers only (optimistic lock).
-func (r *TenantPurchasePolicySetReconciler) patchFinalizer(ctx context.Context, set *v1.TenantPurchasePolicySet, change func(client.Object, string) bool) error {
-	patch := client.MergeFromWithOptions(set.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	if !change(set, v1.Finalizer) {
-		return nil
-	}
-	return r.Client.Patch(ctx, set, patch)
 }
 
 // requested tells whether the reconcile-now annotation asks for a run the
