@@ -250,8 +250,8 @@ func (r *rbacRun) createPolicies(ctx context.Context, t *testing.T) {
 		a.ClientID = tn.clientID
 		p := &v1.TenantPurchasePolicy{
 			ObjectMeta: metav1.ObjectMeta{Name: tn.policy, Namespace: tn.namespace, Labels: tn.labels},
-			Spec: v1.TenantPurchasePolicySpec{TenantID: tn.id, Auth: a, Mode: v1.ModeObserve, Default: v1.RulePolicy(v1.PolicyDisabled),
-				Subscriptions: v1.SubscriptionTracking{Track: &track}},
+			Spec: v1.TenantPurchasePolicySpec{TenantID: tn.id, TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+				Auth: a, Mode: v1.ModeObserve, Default: v1.RulePolicy(v1.PolicyDisabled), Subscriptions: v1.SubscriptionTracking{Track: &track}}},
 		}
 		if tn.policy == r.secretApp.policy {
 			p.Spec.Mode, p.Spec.DeletionPolicy = v1.ModeEnforce, v1.DeletionRestore
