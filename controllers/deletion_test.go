@@ -40,7 +40,8 @@ func TestRestoreGivesUp(t *testing.T) {
 	for name, c := range causes {
 		for attempts := int32(0); attempts < 3; attempts++ {
 			t.Run(fmt.Sprintf("%s/attempt %d", name, attempts+1), func(t *testing.T) {
-				p := &v1.TenantPurchasePolicy{Spec: v1.TenantPurchasePolicySpec{Mode: v1.ModeEnforce, DeletionPolicy: v1.DeletionRestore, Interval: metav1.Duration{Duration: time.Hour}}}
+				p := &v1.TenantPurchasePolicy{Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+					Mode: v1.ModeEnforce, DeletionPolicy: v1.DeletionRestore, Interval: metav1.Duration{Duration: time.Hour}}}}
 				p.Status.RestoreAttempts = attempts
 				s := &syncState{policy: p, base: p.DeepCopy(), now: now, err: c.err, deleting: true}
 				o := computeOutcome(s)
