@@ -74,7 +74,13 @@ func (r *TenantPurchasePolicyReconciler) tokenCredential(ctx context.Context, ns
 //
 // Sets Stalled reason RefreshTokenNotSaved.
 func (r *TenantPurchasePolicyReconciler) checkRefreshToken(ctx context.Context, s *syncState) error {
-	err := auth.UnsavedRefreshToken(ctx, s.cred)
+	return refreshTokenSaved(ctx, s.cred)
+}
+
+// refreshTokenSaved is checkRefreshToken for any credential (a policy's, or
+// a set's discovery credential).
+func refreshTokenSaved(ctx context.Context, cred azcore.TokenCredential) error {
+	err := auth.UnsavedRefreshToken(ctx, cred)
 	var notSaved *auth.RefreshTokenNotSavedError
 	switch {
 	case err == nil:

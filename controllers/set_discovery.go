@@ -104,7 +104,10 @@ func (r *TenantPurchasePolicySetReconciler) discoverCustomers(ctx context.Contex
 }
 
 // listCustomers authenticates in the partner tenant (discovery's auth, or
-// the template's) exactly as a policy does, and lists its customers.
+// the template's) exactly as a policy does, and lists its customers. A
+// delegated login whose rotated refresh token its Secret refused fails the
+// discovery (Stalled RefreshTokenNotSaved, as a policy): the set goes on
+// with the customers it knew until a person fixes the Secret.
 func (r *TenantPurchasePolicySetReconciler) listCustomers(ctx context.Context, s *setState, src *v1.DelegatedAdminCustomersDiscovery) ([]graph.Customer, m365.ListInfo, error) {
 	a := s.set.Spec.Template.Auth
 	if src.Auth != nil {
@@ -114,7 +117,11 @@ func (r *TenantPurchasePolicySetReconciler) listCustomers(ctx context.Context, s
 	if err != nil {
 		return nil, m365.ListInfo{}, err
 	}
-	return r.Partners.Partner(src.PartnerTenantID, cred).ListDelegatedAdminCustomers(ctx)
+	customers, info, err := r.Partners.Partner(src.PartnerTenantID, cred).ListDelegatedAdminCustomers(ctx)
+	if err == nil {
+		err = refreshTokenSaved(ctx, cred)
+	}
+	return customers, info, err
 }
 
 // discoveryError turns a failed listing into the reason and message the set

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/utils/ptr"
@@ -277,6 +279,26 @@ var _ = Describe("policy sets", func() {
 		Eventually(func() bool { return condition(get(childKey(s, childName(s, id))), v1.ReadyCondition) != nil }).WithTimeout(settleTimeout).Should(BeTrue())
 		waitReady(childKey(s, childName(s, id)))
 		expectSetNoSecrets(s, p.Secret)
+	})
+
+	It("discovers as a delegated partner admin (Admin Agent) and writes the rotated refresh token back", func() {
+		p := newPartner()
+		adminApp := uuid.NewString()
+		Expect(sim.RegisterApp(p.ID, m365sim.App{ClientID: adminApp})).To(Succeed()) // a public client
+		rt, err := sim.RegisterDelegatedUser(p.ID, adminApp, []string{m365sim.RoleAdminAgent})
+		Expect(err).NotTo(HaveOccurred())
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "partner-admin", Namespace: p.Namespace}, StringData: map[string]string{"refreshToken": rt}}
+		Expect(k8s.Create(context.Background(), secret)).To(Succeed())
+		p.customers(2)
+		s := p.set("delegated")
+		s.Spec.Discovery.DelegatedAdminCustomers.Auth = &v1.Auth{ClientID: adminApp, RefreshTokenRef: &v1.SecretKeyRef{Name: "partner-admin", Key: "refreshToken"}}
+		createSet(s)
+
+		got := setReady(s, 2)
+		Expect(got.Status.Discovery.Count).To(BeEquivalentTo(2))
+		Expect(k8s.Get(context.Background(), client.ObjectKeyFromObject(secret), secret)).To(Succeed())
+		Expect(string(secret.Data["refreshToken"])).NotTo(Equal(rt), "the rotated refresh token is written back")
+		expectSetNoSecrets(s, rt, string(secret.Data["refreshToken"]))
 	})
 
 	It("keeps its discovery in status: a restarted controller does not list customers again before the interval", func() {
