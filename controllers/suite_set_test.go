@@ -195,6 +195,27 @@ var _ = Describe("policy sets", func() {
 		Eventually(func() map[string]v1.TenantPurchasePolicy { return childrenOf(s) }).WithTimeout(settleTimeout).Should(HaveLen(2))
 	})
 
+	It("prunes a tenant removed from the list at once, and never with prune: false", func() {
+		p := newPartner()
+		stays, leaves := p.customer(false), p.customer(false)
+		s := p.set("listed", v1.SetTenant{TenantID: stays, Name: "stays"}, v1.SetTenant{TenantID: leaves, Name: "leaves"})
+		s.Spec.Discovery = nil
+		s.Spec.Prune = ptr.To(false)
+		createSet(s)
+		setReady(s, 2)
+
+		updateSet(s, func(cur *v1.TenantPurchasePolicySet) { cur.Spec.Tenants = cur.Spec.Tenants[:1] })
+		got := setSettled(s, v1.PruneHeldCondition, metav1.ConditionFalse, v1.ReasonPruneDisabled)
+		Expect(setCondition(got, v1.PruneHeldCondition).Message).To(ContainSubstring("listed-leaves"))
+		Expect(childrenOf(s)).To(HaveKey("listed-leaves"), "prune: false keeps it")
+		Expect(got.Status.Summary.Tenants).To(BeEquivalentTo(1))
+
+		updateSet(s, func(cur *v1.TenantPurchasePolicySet) { cur.Spec.Prune = ptr.To(true) })
+		gone(childKey(s, "listed-leaves"))
+		Expect(childrenOf(s)).To(HaveKey("listed-stays"))
+		Expect(setCondition(setReady(s, 1), v1.PruneHeldCondition)).To(BeNil(), "no discovery, nothing held")
+	})
+
 	It("restores a child edited by hand", func() {
 		p := newPartner()
 		id := p.customer(false)
