@@ -95,6 +95,10 @@ var _ = Describe("policy sets", func() {
 		}
 		setReady(s, 5)
 		Expect(p.discoveries()).To(Equal(1))
+		for name, c := range childrenOf(s) {
+			Expect(c.Generation).To(Equal(int64(1)), "%s: the set never rewrote a child that matched", name)
+		}
+		Expect(setEvents(s)).NotTo(HaveKey(v1.EventChildRestored))
 
 		By("kubectl get tpps shows the fleet")
 		table := setTable(s.Namespace)
