@@ -42,6 +42,7 @@ type options struct {
 	leaderElectionNS   string
 	reconcileTimeout   time.Duration
 	callTimeout        time.Duration
+	writesPerTenant    int
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -62,6 +63,7 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
 	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
+	fs.IntVar(&o.writesPerTenant, "writes-per-tenant", controllers.DefaultWritesPerTenant, "PUTs of one tenant sent at once (one per differing product, all behind the tenant's Retry-After).")
 }
 
 func main() {
@@ -152,5 +154,6 @@ func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePoli
 		CallTimeout:      o.callTimeout,
 		ReconcileTimeout: o.reconcileTimeout,
 		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
+		WritesPerTenant:  o.writesPerTenant,
 	})
 }

@@ -33,8 +33,8 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 		return err
 	}
 	s.cred = cred
-	s.policies = r.Policies.For(s.policy.Spec.TenantID, cred)
-	s.directory = r.Directory.For(s.policy.Spec.TenantID, cred)
+	s.policies = r.Policies.For(tenantKey(s.policy), cred)
+	s.directory = r.Directory.For(tenantKey(s.policy), cred)
 	return nil
 }
 
@@ -93,7 +93,7 @@ func refreshTokenSaved(ctx context.Context, cred azcore.TokenCredential) error {
 
 // material collects the credential of the one method auth sets.
 func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, ns, tenantID string, a v1.Auth) (auth.Material, error) {
-	m := auth.Material{TenantID: tenantID, ClientID: a.ClientID}
+	m := auth.Material{TenantID: canonicalTenantID(tenantID), ClientID: a.ClientID}
 	switch {
 	case a.ClientSecretRef != nil:
 		v, err := r.secretKey(ctx, ns, a.ClientSecretRef.Name, a.ClientSecretRef.Key)

@@ -36,7 +36,7 @@ func (r *TenantPurchasePolicyReconciler) deleteSteps(p *v1.TenantPurchasePolicy)
 	if !restores(p) {
 		return nil
 	}
-	return []step{r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore, r.checkRefreshToken}
+	return []step{r.checkTenantID, r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore, r.checkRefreshToken}
 }
 
 // restore writes back the adoption values of the products (and offer types)
@@ -77,7 +77,7 @@ func restoreList(ctx context.Context, entries []v1.ProductStatus, items []licens
 		if ps.AdoptedValue == "" || !ok || v == ps.AdoptedValue || ps.Source == v1.SourceUnmanaged {
 			continue
 		}
-		if err := write(ctx, ps.ProductID, ps.AdoptedValue); err != nil {
+		if _, err := write(ctx, ps.ProductID, ps.AdoptedValue); err != nil {
 			if k := m365.KindOf(err); k == m365.NotFound || k == m365.BadRequest {
 				continue
 			}

@@ -18,8 +18,9 @@ import (
 //   - any other error: transient, Reconciling, retried with backoff.
 //
 // A user error that must not stop the other products (an unknown product, a
-// rejected value) is reported with syncState.softStall instead; computeOutcome
-// turns all of it into the run's one outcome.
+// rejected value) is reported with syncState.softStall instead, and a
+// product to try again soon with syncState.softRetry; computeOutcome turns
+// all of it into the run's one outcome.
 
 // stalledError means a person must act (bad credentials, missing permission,
 // unknown product, lost conflict): the policy is marked Stalled with reason
@@ -41,6 +42,16 @@ func stalled(reason, format string, args ...any) error {
 func (s *syncState) softStall(reason, format string, args ...any) {
 	if s.softErr == nil {
 		s.softErr = stalled(reason, format, args...)
+	}
+}
+
+// softRetry records a failure of one product that a retry soon may cure (a
+// product Microsoft lists but cannot write yet): the run goes on, and ends
+// transient (retried with backoff) unless an error stopped it. The first of
+// a run is the one reported.
+func (s *syncState) softRetry(err error) {
+	if s.retryErr == nil {
+		s.retryErr = err
 	}
 }
 

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,6 +21,17 @@ func (f *fakeRecorder) Eventf(_ runtime.Object, _ runtime.Object, eventType, rea
 
 func (f *fakeRecorder) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, eventType, reason, action, note string, args ...interface{}) {
 	f.Eventf(regarding, related, eventType, reason, action, note, args...)
+}
+
+// reasons returns the lines of one reason.
+func (f *fakeRecorder) reasons(reason string) []string {
+	var out []string
+	for _, line := range f.got {
+		if strings.Contains(line, " "+reason+": ") {
+			out = append(out, line)
+		}
+	}
+	return out
 }
 
 func TestFlushEvents(t *testing.T) {

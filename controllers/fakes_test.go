@@ -13,8 +13,8 @@ import (
 type fakePolicies struct {
 	listProducts   func(ctx context.Context) ([]licensing.Item, error)
 	listOfferTypes func(ctx context.Context) ([]licensing.Item, error)
-	setProduct     func(ctx context.Context, id, value string) error
-	setOfferType   func(ctx context.Context, id, value string) error
+	setProduct     writeFunc
+	setOfferType   writeFunc
 }
 
 var errUnexpectedWrite = errors.New("fake: unexpected write")
@@ -35,16 +35,22 @@ func (f fakePolicies) ListOfferTypes(ctx context.Context) ([]licensing.Item, m36
 	return items, m365.ListInfo{}, err
 }
 
-func (f fakePolicies) SetProduct(ctx context.Context, id, value string) error {
+func (f fakePolicies) SetProduct(ctx context.Context, id, value string) (*licensing.Item, error) {
 	if f.setProduct == nil {
-		return errUnexpectedWrite
+		return nil, errUnexpectedWrite
 	}
 	return f.setProduct(ctx, id, value)
 }
 
-func (f fakePolicies) SetOfferType(ctx context.Context, id, value string) error {
+func (f fakePolicies) SetOfferType(ctx context.Context, id, value string) (*licensing.Item, error) {
 	if f.setOfferType == nil {
-		return errUnexpectedWrite
+		return nil, errUnexpectedWrite
 	}
 	return f.setOfferType(ctx, id, value)
+}
+
+// applies answers a write as Microsoft does when it applied it: 200 with the
+// item at the value written.
+func applies(_ context.Context, id, value string) (*licensing.Item, error) {
+	return &licensing.Item{ProductID: id, PolicyValue: value}, nil
 }

@@ -25,12 +25,14 @@ type PolicyAPI interface {
 // TenantPolicies reads and writes one tenant's self-service purchase policy.
 // Writes are idempotent: setting a value twice has the effect of once. Lists
 // hold unique, bounded items; m365.ListInfo counts what the answer held
-// beyond them (duplicates, invalid items, cut names).
+// beyond them (duplicates, invalid items, cut names). A write returns the
+// item Microsoft answered with, nil when the answer carried none; the answer
+// is Microsoft's word, a later list confirms it.
 type TenantPolicies interface {
 	ListProducts(ctx context.Context) ([]licensing.Item, m365.ListInfo, error)
 	ListOfferTypes(ctx context.Context) ([]licensing.Item, m365.ListInfo, error)
-	SetProduct(ctx context.Context, productID, value string) error
-	SetOfferType(ctx context.Context, offerType, value string) error
+	SetProduct(ctx context.Context, productID, value string) (*licensing.Item, error)
+	SetOfferType(ctx context.Context, offerType, value string) (*licensing.Item, error)
 }
 
 // DirectoryAPI connects to Microsoft Graph.

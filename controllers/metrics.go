@@ -89,7 +89,7 @@ func (m *Metrics) Transport() *m365.TransportMetrics {
 func (m *Metrics) labels(p *v1.TenantPurchasePolicy, extra ...string) []string {
 	l := []string{p.Namespace}
 	if m.tenantLabel {
-		l = append(l, p.Spec.TenantID)
+		l = append(l, tenantKey(p))
 	}
 	return append(l, extra...)
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ var errEmptyProductList = errors.New("the licensing API listed no products for t
 // recordStatus).
 func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *syncState) error {
 	p := s.policy
-	products, _, err := s.policies.ListProducts(ctx)
+	products, info, err := s.policies.ListProducts(ctx)
 	if err != nil {
 		return classify(err)
 	}
@@ -30,7 +31,7 @@ func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *s
 		// forget what status holds. Retry with backoff.
 		return errEmptyProductList
 	}
-	s.products = products
+	s.products, s.unlisted = products, int32(info.Invalid)
 	if len(p.Spec.OfferTypes) > 0 {
 		if s.offerTypes, _, err = s.policies.ListOfferTypes(ctx); err != nil {
 			return classify(err)
@@ -45,13 +46,20 @@ func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *s
 
 // computePlan decides the desired value of every product (plan.Compute) and
 // schedules a run at the next rule expiry. Rules naming a product the tenant
-// does not have are a soft stall: every other product is still enforced.
+// does not have are a soft stall: every other product is still enforced. A
+// product status still holds (missing from this list, see decideMissing) is
+// not unknown.
 func (r *TenantPurchasePolicyReconciler) computePlan(_ context.Context, s *syncState) error {
 	pl := plan.Compute(&s.policy.Spec, s.products, s.offerTypes, s.now)
 	s.plan = &pl
 	if pl.NextExpiry != nil {
 		s.wakeAt = append(s.wakeAt, *pl.NextExpiry)
 	}
+	known := map[string]bool{}
+	for _, ps := range append(slices.Clip(s.policy.Status.Products), s.policy.Status.OfferTypes...) {
+		known[ps.ProductID] = true
+	}
+	pl.Unknown = slices.DeleteFunc(pl.Unknown, func(id string) bool { return known[id] })
 	if len(pl.Unknown) > 0 {
 		s.softStall(v1.ReasonUnknownProduct, "the tenant has no product or offer type %s; every other product is enforced", strings.Join(pl.Unknown, ", "))
 	}

@@ -11,7 +11,10 @@ import (
 
 func TestObserveTenantRefusesAnEmptyProductList(t *testing.T) {
 	adopted := v1.ProductStatus{ProductID: "CFQ7TTC0MM8R", AdoptedValue: "Enabled"}
-	noWrite := func(context.Context, string, string) error { t.Fatal("observing must not write"); return nil }
+	noWrite := func(context.Context, string, string) (*licensing.Item, error) {
+		t.Fatal("observing must not write")
+		return nil, nil
+	}
 	r := &TenantPurchasePolicyReconciler{}
 	p := &v1.TenantPurchasePolicy{}
 	p.Status.Products = []v1.ProductStatus{adopted}

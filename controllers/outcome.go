@@ -64,11 +64,14 @@ type outcome struct {
 const suspendedMessage = "spec.suspend is true: no calls to Microsoft until it is set to false"
 
 // computeOutcome decides how the run ended. An error that stopped the run
-// wins over a soft stall (syncState.softStall), which wins over success.
+// wins over a product to retry soon (syncState.softRetry), which wins over a
+// soft stall (syncState.softStall), which wins over success.
 func computeOutcome(s *syncState) outcome {
 	err := s.err
-	if err == nil {
-		err = s.softErr
+	for _, soft := range []error{s.retryErr, s.softErr} {
+		if err == nil {
+			err = soft
+		}
 	}
 	switch {
 	case s.deleting:
@@ -100,8 +103,9 @@ func errorOutcome(err error) outcome {
 // deletionOutcome decides whether the finalizer goes. It goes when the
 // delete steps finished (Restore done, or nothing to do: Orphan, Observe,
 // suspended) and when Restore is impossible: another policy owns the tenant,
-// or maxRestoreAttempts attempts failed for a reason retrying cannot fix
-// (restoreBlocked). Any other failure keeps it.
+// the tenantID is not in lower case (checkTenantID), or maxRestoreAttempts
+// attempts failed for a reason retrying cannot fix (restoreBlocked). Any
+// other failure keeps it.
 func deletionOutcome(s *syncState, err error) outcome {
 	p := s.policy
 	released := func(note, skipped string) outcome {
@@ -118,9 +122,15 @@ func deletionOutcome(s *syncState, err error) outcome {
 		}
 		return released("adoption values restored", "")
 	}
-	if st, ok := asStalled(err); ok && st.reason == v1.ReasonConflictLost {
-		note := st.message + ": restoring would fight it, tenant left as it is"
-		return released(note, note)
+	if st, ok := asStalled(err); ok {
+		switch st.reason {
+		case v1.ReasonConflictLost:
+			note := st.message + ": restoring would fight it, tenant left as it is"
+			return released(note, note)
+		case v1.ReasonTenantIDNotLowerCase:
+			note := st.message + "; restoring could fight the tenant's owner, tenant left as it is"
+			return released(note, note)
+		}
 	}
 	o := errorOutcome(err)
 	o.deleting, o.restoreBlocked = true, restoreBlocked(err)

@@ -27,7 +27,7 @@ func (r *TenantPurchasePolicyReconciler) resolveOwnership(ctx context.Context, s
 		return nil
 	}
 	var claimants v1.TenantPurchasePolicyList
-	if err := r.APIReader.List(ctx, &claimants, client.MatchingFields{TenantIDField: p.Spec.TenantID}); err != nil {
+	if err := r.APIReader.List(ctx, &claimants, client.MatchingFields{TenantIDField: tenantKey(p)}); err != nil {
 		return fmt.Errorf("listing policies of tenant %s: %w", p.Spec.TenantID, err)
 	}
 	owner := electOwner(claimants.Items, p)
@@ -55,7 +55,7 @@ func firstClaim(policies []v1.TenantPurchasePolicy, self *v1.TenantPurchasePolic
 	for i := range policies {
 		c := &policies[i]
 		older := c.CreationTimestamp.Before(&self.CreationTimestamp) || c.CreationTimestamp.Equal(&self.CreationTimestamp) && c.UID < self.UID
-		if c.UID != self.UID && older && c.Spec.Mode != v1.ModeObserve && c.DeletionTimestamp.IsZero() && c.Status.AuthenticatedAt == nil {
+		if c.UID != self.UID && older && c.Spec.Mode != v1.ModeObserve && c.DeletionTimestamp.IsZero() && c.Status.AuthenticatedAt == nil && !miscased(c) {
 			return waiting(claimWait, v1.ReasonWaitingForOlderPolicy,
 				"waiting for the older TenantPurchasePolicy %s/%s to authenticate before claiming tenant %s", c.Namespace, c.Name, self.Spec.TenantID)
 		}
@@ -72,7 +72,7 @@ func electOwner(policies []v1.TenantPurchasePolicy, self *v1.TenantPurchasePolic
 		if c.UID == self.UID {
 			c = self
 		}
-		if c.Spec.Mode == v1.ModeObserve || !c.DeletionTimestamp.IsZero() || c.Status.AuthenticatedAt == nil {
+		if c.Spec.Mode == v1.ModeObserve || !c.DeletionTimestamp.IsZero() || c.Status.AuthenticatedAt == nil || miscased(c) {
 			continue
 		}
 		candidates = append(candidates, c)

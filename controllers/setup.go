@@ -28,8 +28,7 @@ const (
 // when an Enforce policy leaves a tenant (deleted or set to Observe) the
 // other policies of that tenant are queued so the next owner takes over.
 func (r *TenantPurchasePolicyReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.TenantPurchasePolicy{}, TenantIDField,
-		func(o client.Object) []string { return []string{o.(*v1.TenantPurchasePolicy).Spec.TenantID} }); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.TenantPurchasePolicy{}, TenantIDField, indexTenantID); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
@@ -65,7 +64,7 @@ func (r *TenantPurchasePolicyReconciler) sameTenant(ctx context.Context, o clien
 		return nil
 	}
 	var list v1.TenantPurchasePolicyList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{TenantIDField: p.Spec.TenantID}); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingFields{TenantIDField: tenantKey(p)}); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request

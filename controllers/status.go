@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,7 +22,7 @@ func recordStatus(s *syncState, o outcome) {
 		st.LastSyncTime = &now
 	}
 	if v := s.policy.Annotations[v1.RequestedAtAnnotation]; v != "" {
-		st.LastHandledReconcileAt = v
+		st.LastHandledReconcileAt = truncate(v, v1.MaxRequestedAtLength)
 	}
 	if o.restoreBlocked {
 		st.RestoreAttempts++
@@ -30,7 +31,12 @@ func recordStatus(s *syncState, o outcome) {
 	setDrifted(s)
 	setConflict(s)
 	setTracking(s)
+	dropped := st.Summary.ProductsDropped
+	if s.acted {
+		dropped = s.productsDropped
+	}
 	st.Summary = summarize(st)
+	st.Summary.ProductsDropped = dropped
 }
 
 // setReadiness sets Ready, Reconciling and Stalled from the outcome, per the
@@ -43,7 +49,7 @@ func setReadiness(s *syncState, o outcome) {
 	st := &s.policy.Status
 	gen := s.policy.Generation
 	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: truncate(msg, 32768), ObservedGeneration: gen})
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: truncate(msg, v1.MaxConditionMessage), ObservedGeneration: gen})
 	}
 	clear := func(types ...string) {
 		for _, t := range types {
@@ -84,11 +90,29 @@ func readyMessage(s *syncState) string {
 	if s.policy.Spec.Mode == v1.ModeObserve {
 		return fmt.Sprintf("Observe mode: %d managed products read, %d differ from the policy; nothing written", sum.Managed, sum.Drifted)
 	}
+	if pending := pendingWrites(&s.policy.Status); len(pending) > 0 {
+		return fmt.Sprintf("%d managed products, %d unmanaged; written, to be confirmed by the next product list: %s",
+			sum.Managed, sum.Unmanaged, truncateList(pending, 10))
+	}
 	return fmt.Sprintf("tenant matches the policy: %d managed products, %d unmanaged", sum.Managed, sum.Unmanaged)
 }
 
+// pendingWrites lists the products written but not yet confirmed.
+func pendingWrites(st *v1.TenantPurchasePolicyStatus) []string {
+	var out []string
+	for _, list := range [][]v1.ProductStatus{st.Products, st.OfferTypes} {
+		for _, p := range list {
+			if p.PendingValue != "" && p.PendingValue != p.Observed {
+				out = append(out, p.ProductID+"="+p.PendingValue)
+			}
+		}
+	}
+	return out
+}
+
 // setDrifted sets Drifted when the tenant was read: True exactly when some
-// managed product differs from its desired value after this reconcile.
+// managed product differs from its desired value after this reconcile (a
+// product missing from the list is not known to differ).
 func setDrifted(s *syncState) {
 	if !s.acted {
 		return
@@ -96,8 +120,12 @@ func setDrifted(s *syncState) {
 	var drifted []string
 	for _, list := range [][]v1.ProductStatus{s.policy.Status.Products, s.policy.Status.OfferTypes} {
 		for _, p := range list {
-			if p.Desired != "" && string(p.Desired) != p.Observed {
-				drifted = append(drifted, fmt.Sprintf("%s is %s, wants %s", p.ProductID, p.Observed, p.Desired))
+			if p.MissingSince == nil && p.Desired != "" && string(p.Desired) != p.Observed {
+				note := fmt.Sprintf("%s is %s, wants %s", p.ProductID, p.Observed, p.Desired)
+				if p.PendingValue == string(p.Desired) {
+					note += " (written, to be confirmed)"
+				}
+				drifted = append(drifted, note)
 			}
 		}
 	}
@@ -142,12 +170,14 @@ func setTracking(s *syncState) {
 	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
 }
 
-// summarize counts what the print columns show.
+// summarize counts what the print columns show (products missing from the
+// last list count nowhere).
 func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
 	var sum v1.Summary
 	for _, list := range [][]v1.ProductStatus{st.Products, st.OfferTypes} {
 		for _, p := range list {
 			switch {
+			case p.MissingSince != nil:
 			case p.Desired == "":
 				sum.Unmanaged++
 			case string(p.Desired) == p.Observed:
@@ -187,9 +217,14 @@ func truncateList(ids []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
+// truncate cuts s to at most n bytes, on a character boundary (so also to
+// at most n characters, the unit of the CRD's maxLength).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -38,6 +38,9 @@ var (
 	// controllerLog keeps everything the controller logged, to prove no
 	// secret reaches the logs.
 	controllerLog testsupport.SyncBuffer
+	// statusPatchFault, when set, may refuse a status patch of the
+	// controller (return an error) before it reaches the API server.
+	statusPatchFault atomic.Pointer[func(client.Object) error]
 )
 
 func TestControllers(t *testing.T) {
@@ -82,7 +85,25 @@ func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
 	})
 	Expect(err).NotTo(HaveOccurred())
+	r.Client = faultyStatus{r.Client}
 	return mgr, r
+}
+
+// faultyStatus is the controller's client, with its status patches passed
+// through statusPatchFault.
+type faultyStatus struct{ client.Client }
+
+func (c faultyStatus) Status() client.SubResourceWriter { return faultyWriter{c.Client.Status()} }
+
+type faultyWriter struct{ client.SubResourceWriter }
+
+func (w faultyWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if fault := statusPatchFault.Load(); fault != nil {
+		if err := (*fault)(obj); err != nil {
+			return err
+		}
+	}
+	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 var _ = AfterSuite(func() {

@@ -49,14 +49,22 @@ type TenantPurchasePolicyReconciler struct {
 	ReconcileTimeout time.Duration
 	// Metrics records counters; nil disables them.
 	Metrics *Metrics
+	// WritesPerTenant bounds the PUTs of one tenant in flight at once; 0
+	// means DefaultWritesPerTenant.
+	WritesPerTenant int
 }
 
 // syncState carries one reconcile from step to step.
 type syncState struct {
 	policy *v1.TenantPurchasePolicy
-	// base is the object as read, for the optimistic-lock status patch.
+	// base is the object as read: Events and metrics compare with it, and
+	// the status patch is made against it with an optimistic lock.
 	base *v1.TenantPurchasePolicy
-	now  time.Time
+	// written is the object as this run last wrote it (the adoption
+	// snapshot, recordAdoption): the base of the next status patch; nil
+	// until then.
+	written *v1.TenantPurchasePolicy
+	now     time.Time
 	// deleting and suspended are read once, when the run starts.
 	deleting, suspended bool
 
@@ -67,18 +75,25 @@ type syncState struct {
 	directory  TenantDirectory
 	products   []licensing.Item
 	offerTypes []licensing.Item
-	plan       *plan.Plan
+	// unlisted counts the items of the product list the client could not
+	// return (no usable ID); they count as dropped in status.
+	unlisted int32
+	plan     *plan.Plan
 
-	// err stops the remaining steps; softErr (unknown products, rejected
-	// values: softStall) is reported after every other product was handled.
-	// computeOutcome turns them into the run's outcome.
-	err     error
-	softErr error
+	// err stops the remaining steps; retryErr (a product Microsoft is not
+	// ready to write: softRetry) and softErr (unknown products, rejected or
+	// not applied values: softStall) are reported after every other product
+	// was handled. computeOutcome turns them into the run's outcome.
+	err      error
+	retryErr error
+	softErr  error
 	// conflictOwner names the policy that owns the tenant when this one lost.
 	conflictOwner string
 	ownerChecked  bool
-	// acted is true once act recorded the products of this run.
-	acted bool
+	// acted is true once act recorded the products of this run;
+	// productsDropped is how many products it could not record.
+	acted           bool
+	productsDropped int32
 	// tracking is the outcome of subscription tracking; nil when not run.
 	tracking *trackingOutcome
 	// wakeAt are earlier times at which the policy needs a run (rule expiry,
@@ -149,6 +164,7 @@ func (r *TenantPurchasePolicyReconciler) steps(s *syncState) []step {
 		return r.deleteSteps(s.policy)
 	}
 	return []step{
+		r.checkTenantID,
 		r.loadCredentials,
 		r.observeTenant,
 		r.computePlan,
@@ -200,9 +216,20 @@ func logOutcome(ctx context.Context, s *syncState, o outcome) {
 // why.
 const statusPatchTimeout = 10 * time.Second
 
-// patchStatus writes status with an optimistic lock against the object as read.
+// patchStatus writes status, kept within the CRD's bounds (boundStatus),
+// with an optimistic lock against the object as read, or as this run last
+// wrote it.
 func (r *TenantPurchasePolicyReconciler) patchStatus(ctx context.Context, s *syncState) error {
-	return r.Client.Status().Patch(ctx, s.policy, client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{}))
+	from := s.base
+	if s.written != nil {
+		from = s.written
+	}
+	boundStatus(&s.policy.Status)
+	if err := r.Client.Status().Patch(ctx, s.policy, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
+		return err
+	}
+	s.written = s.policy.DeepCopy()
+	return nil
 }
 
 func (r *TenantPurchasePolicyReconciler) now() time.Time {

@@ -31,6 +31,9 @@ type Config struct {
 	Metrics *Metrics
 	// Now is the reconciler's clock (nil: time.Now).
 	Now func() time.Time
+	// WritesPerTenant bounds the PUTs of one tenant in flight at once (0:
+	// DefaultWritesPerTenant).
+	WritesPerTenant int
 }
 
 // NewReconciler builds the reconciler with the real clients. They share one
@@ -74,6 +77,7 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 		Now:              c.Now,
 		ReconcileTimeout: c.ReconcileTimeout,
 		Metrics:          c.Metrics,
+		WritesPerTenant:  c.WritesPerTenant,
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
@@ -58,4 +59,54 @@ func schemaAt(t *testing.T, s *apiextensionsv1.JSONSchemaProps, path string) *ap
 		}
 	}
 	return s
+}
+
+// TestStatusBounds keeps the bounds the controller trims status to
+// (v1.Max*, bounds.go) equal to the ones the API server enforces: a
+// constant that drifted from its marker would let a status patch fail with
+// 422 (or trim for nothing).
+func TestStatusBounds(t *testing.T) {
+	root := readCRD(t).Spec.Versions[0].Schema.OpenAPIV3Schema
+	maxItems := map[string]int{
+		"status.products":                  v1.MaxProducts,
+		"status.offerTypes":                v1.MaxOfferTypes,
+		"status.driftHistory":              v1.MaxDriftHistory,
+		"status.subscriptions.selfService": v1.MaxSelfService,
+		"status.subscriptions.handovers":   v1.MaxHandovers,
+		"status.conditions":                v1.MaxConditions,
+	}
+	for path, want := range maxItems {
+		if got := schemaAt(t, root, path).MaxItems; got == nil || *got != int64(want) {
+			t.Errorf("%s: maxItems %v in the CRD, %d in bounds.go", path, got, want)
+		}
+	}
+	maxLength := map[string]int{
+		"status.products[].productID":                      v1.MaxIDLength,
+		"status.products[].name":                           v1.MaxNameLength,
+		"status.products[].observed":                       v1.MaxValueLength,
+		"status.products[].adoptedValue":                   v1.MaxValueLength,
+		"status.products[].pendingValue":                   v1.MaxValueLength,
+		"status.products[].rejected":                       v1.MaxRejectedLength,
+		"status.offerTypes[].productID":                    v1.MaxIDLength,
+		"status.offerTypes[].name":                         v1.MaxNameLength,
+		"status.driftHistory[].productID":                  v1.MaxIDLength,
+		"status.driftHistory[].expected":                   v1.MaxValueLength,
+		"status.driftHistory[].found":                      v1.MaxValueLength,
+		"status.subscriptions.selfService[].id":            v1.MaxIDLength,
+		"status.subscriptions.selfService[].skuID":         v1.MaxIDLength,
+		"status.subscriptions.selfService[].buyerID":       v1.MaxIDLength,
+		"status.subscriptions.selfService[].skuPartNumber": v1.MaxSkuPartNumberLength,
+		"status.subscriptions.selfService[].status":        v1.MaxSubscriptionStatusLength,
+		"status.subscriptions.handovers[].subscriptionID":  v1.MaxIDLength,
+		"status.subscriptions.handovers[].buyerID":         v1.MaxIDLength,
+		"status.subscriptions.handovers[].skuPartNumber":   v1.MaxSkuPartNumberLength,
+		"status.subscriptions.handovers[].evidence":        v1.MaxEvidenceLength,
+		"status.conditions[].message":                      v1.MaxConditionMessage,
+		"status.lastHandledReconcileAt":                    v1.MaxRequestedAtLength,
+	}
+	for path, want := range maxLength {
+		if got := schemaAt(t, root, path).MaxLength; got == nil || *got != int64(want) {
+			t.Errorf("%s: maxLength %v in the CRD, %d in bounds.go", path, got, want)
+		}
+	}
 }

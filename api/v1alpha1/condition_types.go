@@ -81,8 +81,18 @@ const (
 	ReasonForbidden = "Forbidden"
 	// ReasonUnknownProduct: a rule names a product the tenant does not have.
 	ReasonUnknownProduct = "UnknownProduct"
-	// ReasonRejected: Microsoft refused a value for good (400); not re-sent until the spec changes.
+	// ReasonRejected: Microsoft refused a value for good (400 with a
+	// Microsoft error); not re-sent until the spec changes or 24 hours pass.
 	ReasonRejected = "Rejected"
+	// ReasonWriteNotApplied: Microsoft accepted a value 3 times in a row but
+	// the tenant kept showing another; not re-sent until desired changes, the
+	// tenant shows it, or 24 hours pass. Every other product is enforced.
+	ReasonWriteNotApplied = "WriteNotApplied"
+	// ReasonTenantIDNotLowerCase: spec.tenantID (written before the schema
+	// required lower case) is not in lower case, so this policy cannot find
+	// the other policies of its tenant; it writes nothing. Recreate it with
+	// the lower-case ID.
+	ReasonTenantIDNotLowerCase = "TenantIDNotLowerCase"
 	// ReasonConflictLost: another Enforce policy owns the tenant.
 	ReasonConflictLost = "ConflictLost"
 	// ReasonRefreshTokenNotSaved: Entra rotated the delegated refresh token
@@ -127,6 +137,9 @@ const (
 	EventDriftCorrected       = "DriftCorrected"
 	EventNewProductDetected   = "NewProductDetected"
 	EventWriteFailed          = "WriteFailed"
+	EventWriteNotApplied      = "WriteNotApplied"
+	EventProductMissing       = "ProductMissing"
+	EventProductRemoved       = "ProductRemoved"
 	EventThrottled            = "Throttled"
 	EventAuthFailed           = "AuthenticationFailed"
 	EventConflict             = "Conflict"

@@ -208,11 +208,14 @@ type SubscriptionTracking struct {
 // TenantPurchasePolicySpec is the desired self-service purchase state of one
 // Microsoft 365 tenant.
 type TenantPurchasePolicySpec struct {
-	// tenantID is the Microsoft Entra tenant (directory) ID, a GUID. It cannot
-	// be changed: create another TenantPurchasePolicy for another tenant.
+	// tenantID is the Microsoft Entra tenant (directory) ID, a GUID in lower
+	// case. Entra compares tenant IDs case-insensitively, so one spelling
+	// keeps two policies of one tenant from passing for two tenants. It
+	// cannot be changed: create another TenantPurchasePolicy for another
+	// tenant.
 	// +required
 	// +kubebuilder:validation:MaxLength=36
-	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')",message="tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')",message="tenantID must be a lower-case GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47; Entra compares tenant IDs case-insensitively, write it in lower case"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="tenantID is immutable; create a new TenantPurchasePolicy for another tenant"
 	TenantID string `json:"tenantID"`
 
@@ -335,17 +338,37 @@ type ProductStatus struct {
 	// +optional
 	AdoptedAt *metav1.Time `json:"adoptedAt,omitempty"`
 
-	// corrections counts the writes the controller made to this product.
+	// corrections counts the writes of this product that Microsoft confirmed
+	// (its answer to the PUT, or the next product list, showed the value).
 	// +optional
 	Corrections int64 `json:"corrections,omitempty"`
 
-	// lastCorrectionTime is when the controller last wrote this product.
+	// lastCorrectionTime is when a write of this product was last confirmed.
 	// +optional
 	LastCorrectionTime *metav1.Time `json:"lastCorrectionTime,omitempty"`
 
-	// rejected holds Microsoft's answer when it refused the product for good
-	// (unknown product, invalid value). The write is not sent again until the
-	// spec changes.
+	// lastWriteTime is when the controller last sent a write of this product
+	// that Microsoft accepted, confirmed or not.
+	// +optional
+	LastWriteTime *metav1.Time `json:"lastWriteTime,omitempty"`
+
+	// pendingValue is a value the controller wrote that no read has confirmed
+	// yet: the next product list either shows it (the write counts) or not
+	// (the write is unconfirmed).
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	PendingValue string `json:"pendingValue,omitempty"`
+
+	// unconfirmedWrites counts the writes of the desired value in a row that
+	// Microsoft accepted but a read then did not show. At 3 the value is not
+	// written again (reason WriteNotApplied) until desired changes, the
+	// tenant shows it, or 24 hours pass after the last write.
+	// +optional
+	UnconfirmedWrites int32 `json:"unconfirmedWrites,omitempty"`
+
+	// rejected holds Microsoft's answer when it refused the value for good
+	// (HTTP 400 with a Microsoft error). The write is not sent again until
+	// the spec changes or 24 hours pass after rejectedAt.
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Rejected string `json:"rejected,omitempty"`
@@ -353,16 +376,35 @@ type ProductStatus struct {
 	// rejectedGeneration is the spec generation rejected refers to.
 	// +optional
 	RejectedGeneration int64 `json:"rejectedGeneration,omitempty"`
+
+	// rejectedAt is when Microsoft refused the value; the rejection expires
+	// 24 hours later and the value is tried again.
+	// +optional
+	RejectedAt *metav1.Time `json:"rejectedAt,omitempty"`
+
+	// missingSince is when the product list stopped showing this product.
+	// The entry (and its adoption value) is kept, and the product neither
+	// written nor counted as drift, until it returns or has been missing for
+	// 3 syncs and at least an hour.
+	// +optional
+	MissingSince *metav1.Time `json:"missingSince,omitempty"`
+
+	// missingSyncs counts the syncs in a row whose product list lacked this
+	// product.
+	// +optional
+	MissingSyncs int32 `json:"missingSyncs,omitempty"`
 }
 
 // DriftAction says what the controller did about a drift.
-// +kubebuilder:validation:Enum=Corrected;Reported;CorrectionFailed
+// +kubebuilder:validation:Enum=Corrected;Reported;CorrectionFailed;CorrectionPending
 type DriftAction string
 
 const (
 	DriftCorrected        DriftAction = "Corrected"
 	DriftReported         DriftAction = "Reported"
 	DriftCorrectionFailed DriftAction = "CorrectionFailed"
+	// DriftCorrectionPending: written and accepted, not yet confirmed by a read.
+	DriftCorrectionPending DriftAction = "CorrectionPending"
 )
 
 // DriftRecord is one transition of a product away from the value the
@@ -436,6 +478,12 @@ type Summary struct {
 	// +optional
 	// +kubebuilder:default=0
 	SelfServiceSubscriptions int32 `json:"selfServiceSubscriptions"`
+	// productsDropped is the number of products the tenant reported that
+	// status.products cannot hold (beyond 256, or with an ID longer than 64
+	// characters). They are still enforced, but not recorded: no adoption
+	// value, no drift record.
+	// +optional
+	ProductsDropped int32 `json:"productsDropped,omitempty"`
 }
 
 // SelfServiceSubscription is a subscription a user bought on their own.

@@ -45,7 +45,7 @@ const (
 
 // Messages of the CEL rules, as written in the type markers.
 const (
-	msgTenantGUID  = "tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47"
+	msgTenantGUID  = "tenantID must be a lower-case GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47; Entra compares tenant IDs case-insensitively, write it in lower case"
 	msgClientGUID  = "clientID must be a GUID such as 11111111-2222-3333-4444-555555555555"
 	msgOneAuth     = "auth must set exactly one of clientSecretRef, clientCertificateRef, workloadIdentity or refreshTokenRef"
 	msgProductID   = "productID must be 12 upper-case letters or digits, e.g. CFQ7TTC0MM8R"
@@ -240,6 +240,10 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 			"spec.tenantID", msgTenantGUID),
 		Entry("tenantID that is a GUID with a missing digit", set("72f988bf-86f1-41af-91ab-2d7cd011db4", "spec", "tenantID"),
 			"spec.tenantID", msgTenantGUID),
+		Entry("tenantID in upper case", set(strings.ToUpper(tenantA), "spec", "tenantID"),
+			"spec.tenantID", msgTenantGUID),
+		Entry("tenantID in mixed case", set("72F988bf-86f1-41af-91ab-2d7cd011db47", "spec", "tenantID"),
+			"spec.tenantID", msgTenantGUID),
 		Entry("missing tenantID", remove("spec", "tenantID"),
 			"spec.tenantID", "Required value"),
 
@@ -335,6 +339,14 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
 		Expect(got.Spec.Subscriptions.FullRefundWindow).To(HaveValue(Equal(metav1.Duration{})))
 		Expect(got.Spec.Subscriptions.ProratedRefundWindow).To(HaveValue(Equal(metav1.Duration{Duration: 240 * time.Hour})))
+	}, NodeTimeout(specTimeout))
+
+	It("keeps a second policy of the same tenant spelled in another case out, so both cannot own it", func(ctx SpecContext) {
+		Expect(k8sClient.Create(ctx, newPolicy(ns, "lower", tenantA))).To(Succeed())
+		expectInvalid(k8sClient.Create(ctx, newPolicy(ns, "upper", strings.ToUpper(tenantA))), "spec.tenantID", msgTenantGUID)
+		list := &v1.TenantPurchasePolicyList{}
+		Expect(k8sClient.List(ctx, list, client.InNamespace(ns), client.MatchingFields{"spec.tenantID": tenantA})).To(Succeed())
+		Expect(list.Items).To(HaveLen(1), "one policy claims the tenant")
 	}, NodeTimeout(specTimeout))
 
 	It("rejects an update that changes tenantID and accepts one that changes something else", func(ctx SpecContext) {

@@ -46,7 +46,8 @@ type Plan struct {
 }
 
 // Compute decides the desired value of every product the tenant
-// reports: an active rule wins; an expired rule or no rule falls back to
+// reports, once per product ID (a product reported twice counts as first
+// reported; an item without an ID is ignored): an active rule wins; an expired rule or no rule falls back to
 // default (so products Microsoft adds later are covered); Unmanaged, in a rule
 // or as default, leaves the product alone. Offer types follow their rules only.
 // It is pure: same inputs, same plan.
@@ -63,6 +64,9 @@ func Compute(spec *v1.TenantPurchasePolicySpec, products, offerTypes []licensing
 
 	seen := make(map[string]bool, len(products))
 	for _, item := range products {
+		if item.ProductID == "" || seen[item.ProductID] {
+			continue // nothing to address, or reported twice: the first report counts
+		}
 		seen[item.ProductID] = true
 		policy, source := spec.Default, v1.SourceDefault
 		if r, ok := rules[item.ProductID]; ok {
@@ -83,7 +87,9 @@ func Compute(spec *v1.TenantPurchasePolicySpec, products, offerTypes []licensing
 
 	observedOffers := make(map[string]licensing.Item, len(offerTypes))
 	for _, item := range offerTypes {
-		observedOffers[licensing.OfferTypeKey(item)] = item
+		if _, dup := observedOffers[licensing.OfferTypeKey(item)]; !dup {
+			observedOffers[licensing.OfferTypeKey(item)] = item
+		}
 	}
 	for _, r := range spec.OfferTypes {
 		item, ok := observedOffers[string(r.OfferType)]
@@ -100,9 +106,14 @@ func Compute(spec *v1.TenantPurchasePolicySpec, products, offerTypes []licensing
 	return p
 }
 
+// newTarget makes the target of item under policy. A policy that is not a
+// value Microsoft knows (Unmanaged, or anything the schema would have
+// refused) leaves the product alone: nothing undefined is ever written.
 func newTarget(item licensing.Item, policy v1.RulePolicy, source v1.DesiredSource) Target {
 	t := Target{ID: item.ProductID, Name: item.ProductName, Observed: item.PolicyValue, Source: source}
-	if policy == v1.RuleUnmanaged {
+	switch v1.PolicyValue(policy) {
+	case v1.PolicyEnabled, v1.PolicyDisabled, v1.PolicyOnlyTrials:
+	default:
 		t.Source = v1.SourceUnmanaged
 		return t
 	}

@@ -5,8 +5,10 @@ package licensing
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
@@ -57,19 +59,23 @@ func OfferTypeKey(it Item) string {
 }
 
 // SetProduct sets the policy of one product
-// (PUT .../products/{productId} {"policyValue":value}).
+// (PUT .../products/{productId} {"policyValue":value}) and returns the item
+// Microsoft answered with, or nil when the answer carried none (an empty or
+// unreadable 2xx body, an item without a policy value or for another
+// product). The answer is Microsoft's word, not proof: a read confirms it.
 //
 // Idempotent: setting the value a product already has changes nothing, so a
 // call whose outcome is unknown (timeout, reset) may simply be repeated.
-func (t Tenant) SetProduct(ctx context.Context, productID, value string) error {
+func (t Tenant) SetProduct(ctx context.Context, productID, value string) (*Item, error) {
 	return t.set(ctx, opSetProduct+" "+productID, productsPath, productID, value)
 }
 
 // SetOfferType sets the policy of one third-party offer type
-// (PUT .../offerTypes/{offerType} {"policyValue":value}).
+// (PUT .../offerTypes/{offerType} {"policyValue":value}) and returns the
+// item answered, like SetProduct.
 //
 // Idempotent, like SetProduct.
-func (t Tenant) SetOfferType(ctx context.Context, offerType, value string) error {
+func (t Tenant) SetOfferType(ctx context.Context, offerType, value string) (*Item, error) {
 	return t.set(ctx, opSetOfferType+" "+offerType, offerTypesPath, offerType, value)
 }
 
@@ -91,15 +97,39 @@ func (t Tenant) list(ctx context.Context, op, scope string, offerTypes bool) ([]
 }
 
 // set PUTs {"policyValue":value} to collection/key, refusing empty arguments
-// without sending anything.
-func (t Tenant) set(ctx context.Context, op, collection, key, value string) error {
+// without sending anything, and returns the item answered (see SetProduct).
+// A 2xx whose body cannot be read as an item was still accepted: it returns
+// no item and no error.
+func (t Tenant) set(ctx context.Context, op, collection, key, value string) (*Item, error) {
 	if err := checkSetArgs(op, key, value); err != nil {
-		return err
+		return nil, err
 	}
 	body := struct {
 		PolicyValue string `json:"policyValue"`
 	}{value}
-	return t.c.call(ctx, callSpec{tenantID: t.tenantID, cred: t.cred, op: op, method: http.MethodPut, path: collection + "/" + url.PathEscape(key), in: body})
+	var answer Item
+	var parsed bool
+	decode := func(b []byte) error { parsed = json.Unmarshal(b, &answer) == nil; return nil }
+	if err := t.c.call(ctx, callSpec{tenantID: t.tenantID, cred: t.cred, op: op, method: http.MethodPut, path: collection + "/" + url.PathEscape(key), in: body, decode: decode}); err != nil {
+		return nil, err
+	}
+	if !parsed {
+		return nil, nil // accepted; the answer is not an item
+	}
+	return echoOf(answer, key), nil
+}
+
+// echoOf returns the answer to a PUT of key when it is an item of key with a
+// policy value, nil otherwise.
+func echoOf(answer Item, key string) *Item {
+	named := answer.ProductID
+	if answer.OfferType != "" {
+		named = answer.OfferType
+	}
+	if answer.PolicyValue == "" || named != "" && !strings.EqualFold(named, key) {
+		return nil
+	}
+	return &answer
 }
 
 // checkSetArgs refuses a PUT with an empty key or value before anything is sent.

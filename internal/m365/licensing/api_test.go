@@ -76,19 +76,31 @@ func TestWire(t *testing.T) {
 			},
 		},
 		"set product": {
-			reason: "PUT products/{id} with the value as JSON",
+			reason: "PUT products/{id} with the value as JSON; the item answered is returned",
 			answer: `{"policyId":"AllowSelfServicePurchase","policyValue":"Disabled","productId":"CFQ7TTC0MM8R"}`,
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+				return c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/CFQ7TTC0MM8R",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
 				Body: `{"policyValue":"Disabled"}`},
+			wantItems: &licensing.Item{PolicyID: "AllowSelfServicePurchase", PolicyValue: "Disabled", ProductID: "CFQ7TTC0MM8R"},
+		},
+		"set product, old value answered": {
+			reason: "an answer with another value is returned as it is: the caller must not count the write",
+			answer: `{"policyValue":"Enabled","productId":"cfq7ttc0mm8r"}`,
+			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
+				return c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+			},
+			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/CFQ7TTC0MM8R",
+				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
+				Body: `{"policyValue":"Disabled"}`},
+			wantItems: &licensing.Item{PolicyValue: "Enabled", ProductID: "cfq7ttc0mm8r"},
 		},
 		"set product, odd id": {
 			reason: "the product ID is one escaped path segment, never a path or query",
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.For(testTenant, cred).SetProduct(ctx, "../x?y z", licensing.ValueEnabled)
+				return c.For(testTenant, cred).SetProduct(ctx, "../x?y z", licensing.ValueEnabled)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/products/..%2Fx%3Fy%20z",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
@@ -97,7 +109,7 @@ func TestWire(t *testing.T) {
 		"set offer type": {
 			reason: "PUT offerTypes/{offerType} with the value as JSON",
 			call: func(ctx context.Context, c *licensing.Client, cred *staticCred) (any, error) {
-				return nil, c.For(testTenant, cred).SetOfferType(ctx, "SaaS", licensing.ValueOnlyTrialsWithoutPaymentMethod)
+				return c.For(testTenant, cred).SetOfferType(ctx, "SaaS", licensing.ValueOnlyTrialsWithoutPaymentMethod)
 			},
 			wantReq: seenRequest{Method: "PUT", RawPath: "/v1.0/policies/AllowSelfServicePurchase/offerTypes/SaaS",
 				Authorization: "Bearer " + testToken, Accept: "application/json", ContentType: "application/json",
@@ -154,6 +166,40 @@ func TestOfferTypeKey(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, licensing.OfferTypeKey(tc.item)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
+			}
+		})
+	}
+}
+
+// TestSetAnswer: a PUT Microsoft accepted returns the item answered when it
+// is one of the product written, and no item (never an error) when the 2xx
+// answer is empty, not JSON, without a value or about another product: the
+// write was accepted, and only a read can tell whether it applied.
+func TestSetAnswer(t *testing.T) {
+	cases := map[string]struct {
+		reason string
+		status int
+		body   string
+		want   *licensing.Item
+	}{
+		"the item":        {reason: "the product's item is returned", status: 200, body: `{"productId":"CFQ7TTC0MM8R","policyValue":"Disabled"}`, want: &licensing.Item{ProductID: "CFQ7TTC0MM8R", PolicyValue: "Disabled"}},
+		"no id":           {reason: "an item naming no product is taken as the one written", status: 200, body: `{"policyValue":"Disabled"}`, want: &licensing.Item{PolicyValue: "Disabled"}},
+		"no content":      {reason: "204 carries no item", status: 204},
+		"empty 200":       {reason: "an empty body carries no item", status: 200},
+		"not JSON":        {reason: "a body that is not JSON carries no item", status: 200, body: `OK`},
+		"no value":        {reason: "an item without a value says nothing", status: 200, body: `{"productId":"CFQ7TTC0MM8R"}`},
+		"another product": {reason: "an item of another product is not an answer about this one", status: 200, body: `{"productId":"CFQ7TTC0H9MP","policyValue":"Disabled"}`},
+		"accepted, 202":   {reason: "any 2xx is accepted", status: 202, body: `{"productId":"CFQ7TTC0MM8R","policyValue":"Disabled"}`, want: &licensing.Item{ProductID: "CFQ7TTC0MM8R", PolicyValue: "Disabled"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newServer(t, respond(tc.status, tc.body))
+			got, err := newClient(t, srv, nil).For(testTenant, &staticCred{}).SetProduct(context.Background(), "CFQ7TTC0MM8R", licensing.ValueDisabled)
+			if err != nil {
+				t.Fatalf("%s: an accepted PUT failed: %v", tc.reason, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", tc.reason, diff)
 			}
 		})

@@ -102,7 +102,7 @@ func TestSimMisbehaviour(t *testing.T) {
 				err   error
 			)
 			if tc.put {
-				err = tenant.SetProduct(context.Background(), "CFQ7TTC0MM8R", "Disabled")
+				_, err = tenant.SetProduct(context.Background(), "CFQ7TTC0MM8R", "Disabled")
 			} else {
 				items, info, err = tenant.ListProducts(context.Background())
 			}

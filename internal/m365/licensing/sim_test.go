@@ -111,14 +111,18 @@ func TestSimListAndSet(t *testing.T) {
 		}
 	}
 
-	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	echo, err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if echo == nil || echo.ProductID != "CFQ7TTC0MM8R" || echo.PolicyValue != licensing.ValueDisabled {
+		t.Errorf("the PUT's answer, decoded: %+v, want the product at Disabled", echo)
 	}
 	if got, _ := f.sim.Policy(f.tenant, "CFQ7TTC0MM8R"); got != licensing.ValueDisabled {
 		t.Errorf("simulator holds %q after SetProduct, want Disabled", got)
 	}
 	// PUT is idempotent: the same value again succeeds and changes nothing.
-	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	if _, err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Errorf("repeating a PUT: %v", err)
 	}
 	products, _, err = f.client.For(f.tenant, f.reader).ListProducts(ctx)
@@ -133,7 +137,7 @@ func TestSimListAndSet(t *testing.T) {
 func TestSimOfferTypes(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
-	if err := f.client.For(f.tenant, f.writer).SetOfferType(ctx, "SaaS", licensing.ValueDisabled); err != nil {
+	if _, err := f.client.For(f.tenant, f.writer).SetOfferType(ctx, "SaaS", licensing.ValueDisabled); err != nil {
 		t.Fatal(err)
 	}
 	items, _, err := f.client.For(f.tenant, f.writer).ListOfferTypes(ctx)
@@ -154,12 +158,12 @@ func TestSimErrors(t *testing.T) {
 	f := newSimFixture(t)
 	ctx := context.Background()
 
-	err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0XXXX", licensing.ValueDisabled)
+	_, err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0XXXX", licensing.ValueDisabled)
 	if e, ok := m365.AsError(err); !ok || e.Kind != m365.NotFound || !strings.Contains(e.Reason, "GetProductDetailsByProductIdAsync") {
 		t.Errorf("unknown product: want NotFound with Microsoft's reason, got %v", err)
 	}
 
-	err = f.client.For(f.tenant, f.reader).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	_, err = f.client.For(f.tenant, f.reader).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 	e, ok := m365.AsError(err)
 	if !ok || e.Kind != m365.Forbidden || e.Code != "Forbidden" || e.Reason == "" {
 		t.Fatalf("PUT with Policy.Read only: want Forbidden with code and reason, got %v", err)
@@ -194,7 +198,7 @@ func TestSimThrottle(t *testing.T) {
 	sent := f.licensingRequests()
 
 	f.clock.Advance(29 * time.Second)
-	err = f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	_, err = f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
 	if m365.KindOf(err) != m365.Throttled || m365.RetryAfterOf(err) != time.Second {
 		t.Errorf("inside the window: want Throttled for the remaining 1s, got %v", err)
 	}
@@ -203,7 +207,7 @@ func TestSimThrottle(t *testing.T) {
 	}
 
 	f.clock.Advance(time.Second)
-	if err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
+	if _, err := f.client.For(f.tenant, f.writer).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled); err != nil {
 		t.Errorf("after the window: %v", err)
 	}
 	log := f.sim.Requests(f.tenant)

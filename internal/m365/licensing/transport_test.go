@@ -75,7 +75,8 @@ func listProducts(ctx context.Context, c *licensing.Client, cred azcore.TokenCre
 }
 
 func setCopilot(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-	return c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	_, err := c.For(testTenant, cred).SetProduct(ctx, "CFQ7TTC0MM8R", licensing.ValueDisabled)
+	return err
 }
 
 func TestErrors(t *testing.T) {
@@ -178,7 +179,8 @@ func TestErrors(t *testing.T) {
 			reason:  "a PUT without a value is refused before anything is sent",
 			handler: respond(200, ``),
 			call: func(ctx context.Context, c *licensing.Client, cred azcore.TokenCredential) error {
-				return c.For(testTenant, cred).SetOfferType(ctx, "SaaS", "")
+				_, err := c.For(testTenant, cred).SetOfferType(ctx, "SaaS", "")
+				return err
 			},
 			want: wantErr{Kind: m365.BadRequest, Reason: "no policy value given"},
 		},
