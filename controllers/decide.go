@@ -133,14 +133,19 @@ func (s *syncState) expireHolds(st *v1.ProductStatus, old v1.ProductStatus) {
 // value, the list's value is also a transition, recorded as drift by the
 // caller. Unconfirmed writes in a row are what holds a value at
 // maxUnconfirmedWrites, so a tenant that never keeps it stops being
-// corrected, and counted, at every interval.
+// corrected, and counted, at every interval. A list less than
+// readSettleTime after the write may be stale: it is not counted against
+// the write, so fast retries cannot hold a value Microsoft did apply.
 func (s *syncState) confirmPending(c *change, old v1.ProductStatus) {
 	pending := old.PendingValue
 	c.st.PendingValue = ""
 	c.correcting = failedDrift(s.policy.Status.DriftHistory, c.t.ID)
+	settled := old.LastWriteTime == nil || s.now.Sub(old.LastWriteTime.Time) >= readSettleTime
 	switch {
-	case c.t.Observed != pending:
+	case c.t.Observed != pending && settled:
 		s.unconfirmed(c, pending, c.t.Observed)
+	case c.t.Observed != pending:
+		// Maybe stale: the write is sent again, and the next list decides.
 	case old.Observed != pending: // not counted when it was written
 		c.st.UnconfirmedWrites = 0
 		s.confirmed(c, pending)

@@ -38,6 +38,10 @@ const (
 	// longer.
 	missingSyncs = 3
 	missingFor   = time.Hour
+	// readSettleTime is how long after a write a list may still show the old
+	// value (Microsoft's eventual consistency: "for seconds"); such a list
+	// is no evidence about the write.
+	readSettleTime = time.Minute
 )
 
 // change is what one run does about one product (or offer type): decided

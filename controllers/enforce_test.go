@@ -296,6 +296,17 @@ func TestAct(t *testing.T) {
 			},
 			wantWrites: []string{"A=Disabled"},
 		},
+		"a list right after a write does not count against it": {
+			reason: "Microsoft's reads can show the old value for seconds after a write: within a minute the write is sent again, but not counted as unconfirmed",
+			mode:   v1.ModeEnforce,
+			before: []v1.ProductStatus{with(converged("A"), func(ps *v1.ProductStatus) {
+				ps.Observed, ps.PendingValue, ps.UnconfirmedWrites, ps.LastWriteTime = "Enabled", "Disabled", 2, ago(10*time.Second)
+			})},
+			tenant:      []licensing.Item{item("A", "Enabled")},
+			write:       silent,
+			wantEntries: []entry{{ID: "A", Observed: "Enabled", Adopted: "Enabled", Pending: "Disabled", Unconfirmed: 2}},
+			wantWrites:  []string{"A=Disabled"},
+		},
 		"the third write in a row that does not stay holds the value": {
 			reason: "Microsoft answers every write with the value and never applies it: after 3, the drift is recorded once more, not corrected, and the controller says so",
 			mode:   v1.ModeEnforce,

@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
 // jitterFactor spreads periodic runs of a fleet over up to 10% of interval.
@@ -12,7 +14,8 @@ const jitterFactor = 0.1
 
 // schedule decides when the policy runs next, from the outcome: never while
 // suspended or once deleted (a spec change wakes it); after the wait when
-// waiting (Microsoft's Retry-After, or the controller's own); with
+// waiting (Microsoft's Retry-After, or the controller's own, never longer
+// than interval or an hour); with
 // exponential backoff (the controller's rate limiter, from 1s) on transient
 // errors, and on any failure of a deletion; otherwise at interval with
 // jitter, or earlier at the next rule expiry or refund warning. A stalled
@@ -22,7 +25,7 @@ func schedule(s *syncState, o outcome) (reconcile.Result, error) {
 	case o.kind == outcomeSuspended, o.kind == outcomeDeleted:
 		return reconcile.Result{}, nil
 	case o.kind == outcomeWaiting:
-		return reconcile.Result{RequeueAfter: throttleRequeue(o.retryAfter)}, nil
+		return reconcile.Result{RequeueAfter: throttleRequeue(m365.ClampRetryAfter(o.retryAfter, s.policy.Spec.Interval.Duration))}, nil
 	case o.kind == outcomeTransient, o.deleting:
 		return reconcile.Result{}, o.err
 	}

@@ -86,6 +86,11 @@ func TestSchedule(t *testing.T) {
 			err:    &waitError{after: 30 * time.Second, err: errors.New("429")},
 			want:   reconcile.Result{RequeueAfter: 31 * time.Second},
 		},
+		"throttled beyond interval": {
+			reason: "a Retry-After longer than the policy's interval (here 1h) is waited for at most interval, then the run asks again",
+			err:    &waitError{after: 100000000 * time.Second, err: errors.New("429")},
+			want:   reconcile.Result{RequeueAfter: time.Hour + time.Second},
+		},
 		"throttled with Retry-After 0": {
 			reason: "a service answering 429 with Retry-After: 0 must not turn the policy into a tight loop",
 			err:    &waitError{after: 0, err: errors.New("429")},

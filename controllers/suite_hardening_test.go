@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"errors"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -54,18 +55,14 @@ var _ = Describe("hardening", func() {
 		Expect(tenantValues(t.ID)).To(Equal(original), "Restore puts back the tenant's original values")
 	})
 
-	It("retries a new product whose PUT answers 404 (replication lag) until it is Disabled", func() {
+	It("retries a new product whose PUT answers 404 while Microsoft replicates it, until default reaches it", func() {
 		const newID = "CFQ7TTC0LAG1"
 		t := newTenant()
 		p := policyFor(t, "lag")
 		createPolicy(p)
 		waitReady(p)
 
-		Expect(sim.AddProduct(t.ID, m365sim.Product{ID: newID, Name: "Contoso Lagging"})).To(Succeed())
-		Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "PUT",
-			PathPrefix: "/v1.0/policies/AllowSelfServicePurchase/products/" + newID, Status: 404,
-			Body: `{"errorCode":"Unknown","reason":"GetProductDetailsByProductIdAsync failed"}`, Count: 2})).To(Succeed())
-		DeferCleanup(sim.ClearFaults, t.ID)
+		Expect(sim.AddProduct(t.ID, m365sim.Product{ID: newID, Name: "Contoso Lagging", ReplicationLag: 3 * time.Second})).To(Succeed())
 		sim.ResetRequests(t.ID)
 		requestReconcile(p)
 
@@ -73,9 +70,123 @@ var _ = Describe("hardening", func() {
 			Should(Equal(disabled), "default reaches the new product once Microsoft can write it")
 		got := waitReady(p)
 		Expect(productStatus(got, newID).Rejected).To(BeEmpty(), "a 404 for a product the list shows is not a rejection")
-		Expect(putPaths(t.ID, "")).To(Equal([]string{newID, newID, newID}), "two 404s, then the write that lands; no other PUT")
+		Expect(putPaths(t.ID, "")).To(And(ContainElements(newID, newID), HaveEach(newID)), "404s, then the write that lands; no other PUT")
 		Expect(eventsOf(p, v1.EventWriteFailed)[v1.EventWriteFailed]).To(ContainElement(ContainSubstring("404")))
 	})
+
+	DescribeTable("says so, and stops, when Microsoft accepts a write and never applies it",
+		func(answer string, detected, corrected int64) {
+			t := newTenant()
+			p := policyFor(t, "not-applied")
+			createPolicy(p)
+			waitReady(p)
+			skewClock(2 * time.Minute)
+			Expect(productStatus(resync(p), copilotID).PendingValue).To(BeEmpty(), "the list confirmed the adoption's writes")
+			Expect(sim.SetPolicy(t.ID, copilotID, enabled)).To(Succeed())
+			Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "PUT",
+				PathPrefix: "/v1.0/policies/AllowSelfServicePurchase/products/" + copilotID, Answer: answer})).To(Succeed())
+			DeferCleanup(sim.ClearFaults, t.ID)
+			sim.ResetRequests(t.ID)
+
+			var got *v1.TenantPurchasePolicy
+			for sync := 2; sync <= 7; sync++ { // an interval apart: a list right after a write may be stale
+				skewClock(time.Duration(sync) * 2 * time.Minute)
+				if got = resync(p); condition(got, v1.StalledCondition) != nil {
+					break
+				}
+			}
+			Expect(condition(got, v1.StalledCondition)).To(And(HaveField("Reason", v1.ReasonWriteNotApplied), HaveField("Message", ContainSubstring(copilotID))))
+			Expect(condition(got, v1.DriftedCondition).Status).To(Equal(metav1.ConditionTrue))
+			Expect(putPaths(t.ID, "")).To(Equal([]string{copilotID, copilotID, copilotID}), "3 writes, then no more")
+			Expect(productStatus(got, copilotID).UnconfirmedWrites).To(Equal(int32(3)))
+			Expect(got.Status.Counters).To(And(HaveField("DriftDetected", detected), HaveField("DriftCorrected", corrected)))
+			Expect(eventsOf(p, v1.EventWriteNotApplied)[v1.EventWriteNotApplied]).To(ConsistOf(ContainSubstring("3 times in a row")))
+
+			skewClock(20 * time.Minute)
+			again := resync(p)
+			Expect(putPaths(t.ID, "")).To(HaveLen(3), "a held value is not written at every interval")
+			Expect(again.Status.Counters).To(Equal(got.Status.Counters), "nor counted again")
+
+			Expect(sim.SetPolicy(t.ID, copilotID, disabled)).To(Succeed(), "an admin sets it by hand")
+			skewClock(30 * time.Minute)
+			Expect(productStatus(resync(p), copilotID).UnconfirmedWrites).To(BeZero(), "the tenant shows it: the hold is over")
+			Expect(condition(get(p), v1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		},
+		Entry("answered with the value written", m365sim.AnswerNotApplied, int64(4), int64(3)),
+		Entry("answered with the old value", m365sim.AnswerNotAppliedOld, int64(1), int64(0)),
+	)
+
+	It("never holds a value because reads right after its writes are stale", func() {
+		t := newTenant()
+		p := policyFor(t, "stale")
+		createPolicy(p)
+		waitReady(p)
+		Expect(sim.SetPolicy(t.ID, copilotID, enabled)).To(Succeed())
+		Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "PUT",
+			Answer: m365sim.AnswerStaleReads, StaleFor: time.Minute})).To(Succeed())
+		DeferCleanup(sim.ClearFaults, t.ID)
+
+		for range 4 { // each read within seconds of the last write, which it does not show
+			got := resync(p)
+			Expect(condition(got, v1.StalledCondition)).To(BeNil(), "a stale read is no evidence that Microsoft did not apply a write")
+		}
+		Expect(sim.Policy(t.ID, copilotID)).To(Equal(disabled))
+	})
+
+	It("keeps a product missing from one list, and neither announces nor counts it when it returns", func() {
+		t := newTenant()
+		p := policyFor(t, "missing")
+		p.Spec.DeletionPolicy = v1.DeletionRestore
+		createPolicy(p)
+		waitReady(p)
+		Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "GET",
+			Answer: m365sim.AnswerShortPage, ItemID: copilotID, Count: 1})).To(Succeed())
+		DeferCleanup(sim.ClearFaults, t.ID)
+		sim.ResetRequests(t.ID)
+
+		got := resync(p)
+		entry := productStatus(got, copilotID)
+		Expect(entry.MissingSince).NotTo(BeNil())
+		Expect(entry.AdoptedValue).To(Equal(enabled), "its adoption value is kept")
+		Expect(got.Status.Summary.Managed).To(Equal(int32(productCount-1)), "a missing product counts nowhere")
+		Expect(eventsOf(p, v1.EventProductMissing)[v1.EventProductMissing]).To(ConsistOf(ContainSubstring(copilotID)))
+
+		got = resync(p)
+		Expect(productStatus(got, copilotID).MissingSince).To(BeNil(), "back in the list")
+		Expect(got.Status.Counters).To(And(HaveField("NewProducts", BeZero()), HaveField("DriftDetected", BeZero())))
+		Expect(events(p)).NotTo(HaveKey(v1.EventNewProductDetected))
+		Expect(putPaths(t.ID, "")).To(BeEmpty(), "nothing written for a product missing from one list")
+
+		deletePolicy(p)
+		Expect(sim.Policy(t.ID, copilotID)).To(Equal(enabled), "Restore still puts it back")
+	})
+
+	DescribeTable("records a product list the API server would refuse in status, bounded",
+		func(fault m365sim.Fault, check func(*v1.TenantPurchasePolicy)) {
+			t := newTenant()
+			p := policyFor(t, "odd-list")
+			createPolicy(p)
+			waitReady(p)
+			fault.Endpoint, fault.Method, fault.Count = m365sim.EndpointLicensing, "GET", 1
+			Expect(sim.InjectFault(t.ID, fault)).To(Succeed())
+			DeferCleanup(sim.ClearFaults, t.ID)
+
+			got := resync(p) // the run's status patch went through
+			Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+			check(got)
+		},
+		Entry("duplicate product IDs", m365sim.Fault{Answer: m365sim.AnswerDuplicateItems, N: 3}, func(got *v1.TenantPurchasePolicy) {
+			Expect(got.Status.Products).To(HaveLen(productCount))
+			Expect(condition(got, v1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+		}),
+		Entry("a 300-character name", m365sim.Fault{Answer: m365sim.AnswerLongName, ItemID: copilotID, N: 300}, func(got *v1.TenantPurchasePolicy) {
+			Expect(len([]rune(productStatus(got, copilotID).Name))).To(BeNumerically("<=", v1.MaxNameLength))
+		}),
+		Entry("more than 256 products", m365sim.Fault{Answer: m365sim.AnswerManyItems, N: 250}, func(got *v1.TenantPurchasePolicy) {
+			Expect(got.Status.Products).To(HaveLen(v1.MaxProducts))
+			Expect(got.Status.Summary.ProductsDropped).To(Equal(int32(productCount + 250 - v1.MaxProducts)))
+		}),
+	)
 
 	It("writes a status the API server refuses only after bounding it", func(ctx SpecContext) {
 		t := newTenant()
