@@ -89,10 +89,10 @@ FUZZTIME ?= 10s
 # package:target of every fuzz target; their seeds (f.Add and testdata/fuzz) run in every `go test`.
 FUZZ_TARGETS := internal/m365:FuzzParseRetryAfter internal/m365:FuzzErrorBody \
 	internal/m365/licensing:FuzzDecodeList internal/m365/auth:FuzzEntraErrorBody \
-	controllers:FuzzSubscriptionClassification
+	controllers:FuzzSubscriptionClassification internal/plan:FuzzCompute
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder, the subscription classification and handover verdict.
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder, the subscription classification and handover verdict, the desired-state function.
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($$pkg) for $(FUZZTIME)"; \
 		go test ./$$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) || exit 1; \
