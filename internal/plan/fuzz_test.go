@@ -27,7 +27,8 @@ func FuzzCompute(f *testing.F) {
 	f.Add("A=Enabled;A=Disabled;=Enabled;B=", "A:Disabled:-60;B:Enabled:60;Z:Enabled:", "Unmanaged", "", "DYNAMICSBC:Enabled", int64(1))
 	f.Fuzz(func(t *testing.T, products, rules, def, offers, offerRules string, nowUnix int64) {
 		now := time.Unix(nowUnix, 0).UTC()
-		spec := &v1.TenantPurchasePolicySpec{Default: v1.RulePolicy(def), Products: parseRules(rules, now), OfferTypes: parseOfferRules(offerRules)}
+		spec := &v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+			Default: v1.RulePolicy(def), Products: parseRules(rules, now), OfferTypes: parseOfferRules(offerRules)}}
 		items := parseItems(products, false)
 		p := Compute(spec, items, parseItems(offers, true), now)
 
