@@ -43,6 +43,10 @@ type options struct {
 	reconcileTimeout   time.Duration
 	callTimeout        time.Duration
 	writesPerTenant    int
+	kubeAPIQPS         float64
+	kubeAPIBurst       int
+	leaseNamespace     string
+	pprofAddr          string
 }
 
 // BindFlags registers the options on fs with their defaults.
@@ -51,7 +55,7 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.endpoints.Licensing, "licensing-endpoint", m365.PublicLicensing, "Licensing (self-service purchase policy) API origin.")
 	fs.StringVar(&o.endpoints.Graph, "graph-endpoint", m365.PublicGraph, "Microsoft Graph origin.")
 	fs.StringVar(&o.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for the endpoints (added to the system pool).")
-	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "Policies reconciled in parallel.")
+	fs.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", defaultMaxConcurrent, "Policies reconciled in parallel (the work waits on Microsoft, not on CPU).")
 	fs.StringVar(&o.watchSelector, "watch-label-selector", "", "Only reconcile policies and policy sets matching this label selector (sharding), e.g. shard=a.")
 	fs.StringVar(&o.watchNamespaces, "watch-namespaces", "", "Only reconcile policies in these namespaces (comma-separated; empty: all). Secrets and ServiceAccounts are then read only there.")
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Metrics address; 0 disables the metrics server.")
@@ -64,6 +68,10 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
 	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
 	fs.IntVar(&o.writesPerTenant, "writes-per-tenant", controllers.DefaultWritesPerTenant, "PUTs of one tenant sent at once (one per differing product, all behind the tenant's Retry-After).")
+	fs.Float64Var(&o.kubeAPIQPS, "kube-api-qps", defaultKubeAPIQPS, "Client-side limit of requests per second to the Kubernetes API server (negative: no limit).")
+	fs.IntVar(&o.kubeAPIBurst, "kube-api-burst", defaultKubeAPIBurst, "Burst above --kube-api-qps.")
+	fs.StringVar(&o.leaseNamespace, "lease-namespace", "", "Namespace of the tenant ownership Leases; every shard must use the same one (default: the pod's namespace).")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "Address of the Go pprof endpoint, for profiling (0: off).")
 }
 
 func main() {
@@ -107,10 +115,13 @@ func run(ctx context.Context, o options) error {
 	if o.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	cfg := ctrl.GetConfigOrDie()
+	cacheOpts := cacheOptions(sel, namespaces)
+	cacheOpts.DefaultTransform = controllers.CacheTransform
+	cfg := withKubeAPILimits(ctrl.GetConfigOrDie(), float32(o.kubeAPIQPS), o.kubeAPIBurst)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		PprofBindAddress:        o.pprofAddr,
 		Scheme:                  scheme,
-		Cache:                   cacheOptions(sel, namespaces),
+		Cache:                   cacheOpts,
 		Metrics:                 metricsOpts,
 		HealthProbeBindAddress:  o.probeAddr,
 		LeaderElection:          o.leaderElect,
@@ -155,5 +166,6 @@ func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePoli
 		ReconcileTimeout: o.reconcileTimeout,
 		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
 		WritesPerTenant:  o.writesPerTenant,
+		LeaseNamespace:   podLeaseNamespace(o.leaseNamespace),
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -43,6 +45,26 @@ func (r *TenantPurchasePolicyReconciler) SetupWithManager(mgr ctrl.Manager, maxC
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](backoffBase, backoffMax),
 		}).
 		Complete(r)
+}
+
+// CacheTransform trims each object before the manager's cache stores it to
+// what the controller reads: managed fields and kubectl's
+// last-applied-configuration annotation (a second copy of the whole spec)
+// are dropped, which keeps the cache of a large fleet small. Patches are
+// computed between two cached copies, so they never touch either.
+func CacheTransform(in any) (any, error) {
+	obj, err := meta.Accessor(in)
+	if err != nil {
+		return in, nil // a tombstone: nothing to trim
+	}
+	if obj.GetManagedFields() != nil {
+		obj.SetManagedFields(nil)
+	}
+	if a := obj.GetAnnotations(); a[corev1.LastAppliedConfigAnnotation] != "" {
+		delete(a, corev1.LastAppliedConfigAnnotation)
+		obj.SetAnnotations(a)
+	}
+	return in, nil
 }
 
 // ownerLeft passes deletions and spec changes, the events after which another

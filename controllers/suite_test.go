@@ -14,7 +14,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -41,6 +43,8 @@ var (
 	// statusPatchFault, when set, may refuse a status patch of the
 	// controller (return an error) before it reaches the API server.
 	statusPatchFault atomic.Pointer[func(client.Object) error]
+	// apiLog records every request the controller sends the API server.
+	apiLog requestLog
 )
 
 func TestControllers(t *testing.T) {
@@ -72,10 +76,14 @@ var _ = BeforeSuite(func() {
 })
 
 // newManager builds a manager and the reconciler wired to the simulator as
-// cmd/main.go wires it to Microsoft, on the skewable test clock.
+// cmd/main.go wires it to Microsoft (the same cache transform), on the
+// skewable test clock, logging every request to the API server in apiLog.
 func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 	GinkgoHelper()
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	cfg := rest.CopyConfig(env.Config)
+	cfg.WrapTransport = apiLog.wrap
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{DefaultTransform: controllers.CacheTransform}})
 	Expect(err).NotTo(HaveOccurred())
 	r, err := controllers.NewReconciler(mgr, controllers.Config{
 		Endpoints:        sim.Endpoints(),

@@ -27,8 +27,12 @@ import (
 type TenantPurchasePolicyReconciler struct {
 	// Client is the manager's cached client (policies, status, events).
 	Client client.Client
-	// APIReader reads Secrets, ServiceAccounts and ownership claims uncached.
+	// APIReader reads Secrets, ServiceAccounts and ownership (tenant Leases,
+	// owners, claimants) uncached.
 	APIReader client.Reader
+	// LeaseNamespace holds the tenant Leases that record ownership (every
+	// shard must use the same one); empty means DefaultLeaseNamespace.
+	LeaseNamespace string
 	// Recorder emits Events.
 	Recorder recorder.EventRecorder
 
@@ -192,6 +196,9 @@ func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncStat
 	if o.releasesFinalizer() {
 		if err := r.patchFinalizer(ctx, s.policy, controllerutil.RemoveFinalizer); client.IgnoreNotFound(err) != nil {
 			return requeueOnConflict(err)
+		}
+		if err := r.releaseClaim(ctx, s.policy); err != nil {
+			logf.FromContext(ctx).Info("ownership Lease left behind", "tenant", s.policy.Spec.TenantID, "error", err.Error())
 		}
 	}
 	r.flushEvents(s, o)

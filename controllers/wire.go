@@ -34,6 +34,9 @@ type Config struct {
 	// WritesPerTenant bounds the PUTs of one tenant in flight at once (0:
 	// DefaultWritesPerTenant).
 	WritesPerTenant int
+	// LeaseNamespace holds the tenant Leases that record ownership; every
+	// shard must use the same one (empty: DefaultLeaseNamespace).
+	LeaseNamespace string
 }
 
 // NewReconciler builds the reconciler with the real clients. They share one
@@ -68,6 +71,7 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 	return &TenantPurchasePolicyReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
+		LeaseNamespace:   c.LeaseNamespace,
 		Recorder:         mgr.GetEventRecorder("purchase-policy-controller"),
 		Policies:         licensingAPI{lic},
 		Directory:        graphAPI{dir},

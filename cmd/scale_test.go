@@ -1,0 +1,71 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"testing"
+
+	"k8s.io/client-go/rest"
+)
+
+func TestLeaseNamespace(t *testing.T) {
+	noFile := func(string) ([]byte, error) { return nil, os.ErrNotExist }
+	file := func(ns string) func(string) ([]byte, error) {
+		return func(path string) ([]byte, error) {
+			if path != inClusterNamespaceFile {
+				return nil, errors.New("unexpected path " + path)
+			}
+			return []byte(ns + "\n"), nil
+		}
+	}
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "POD_NAMESPACE" {
+				return v
+			}
+			return ""
+		}
+	}
+	cases := map[string]struct {
+		reason   string
+		flag     string
+		getenv   func(string) string
+		readFile func(string) ([]byte, error)
+		want     string
+	}{
+		"flag":       {"the flag wins: shards spread over namespaces share one Lease namespace", "ppc-leases", env("mine"), file("pod"), "ppc-leases"},
+		"env":        {"POD_NAMESPACE (downward API) next", "", env("mine"), file("pod"), "mine"},
+		"in cluster": {"then the service account's namespace, as leader election finds it", "", env(""), file("purchase-policy-system"), "purchase-policy-system"},
+		"outside":    {"outside a cluster: default", "", env(""), noFile, "default"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := leaseNamespace(tc.flag, tc.getenv, tc.readFile); got != tc.want {
+				t.Errorf("%s: got %q, want %q", tc.reason, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKubeAPILimitsDefaultsKeepUpWithAFleet(t *testing.T) {
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o.BindFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	base := &rest.Config{Host: "https://api.example", QPS: 20, Burst: 30}
+	cfg := withKubeAPILimits(base, float32(o.kubeAPIQPS), o.kubeAPIBurst)
+	// 10,000 policies resynced in 3 minutes, about 4 API requests each.
+	const needed = 10000 * 4 / 180
+	if cfg.QPS < needed || cfg.Burst < int(cfg.QPS) {
+		t.Errorf("default QPS %v, burst %d: a 10,000-policy resync needs %d requests/s", cfg.QPS, cfg.Burst, needed)
+	}
+	if base.QPS != 20 {
+		t.Error("the manager's config must be copied, not changed in place")
+	}
+	if o.maxConcurrent < 32 {
+		t.Errorf("--max-concurrent-reconciles defaults to %d: reconciles wait on Microsoft (~150 ms a call), far fewer than a fleet needs", o.maxConcurrent)
+	}
+}
