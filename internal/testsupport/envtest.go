@@ -35,8 +35,10 @@ var ErrNoControlPlane = errors.New("envtest binaries not found: run through `mak
 
 // StartEnv starts a control plane with the CRDs of config/crd/bases. The
 // binaries come from KUBEBUILDER_ASSETS, or else from the cache
-// hack/envtest-bins.sh fills under bin/envtest. Stop it with Env.Stop.
-func StartEnv() (*Env, error) {
+// hack/envtest-bins.sh fills under bin/envtest. configure, if given, may
+// change the environment before it starts (API server flags, e.g. an audit
+// log). Stop it with Env.Stop.
+func StartEnv(configure ...func(*envtest.Environment)) (*Env, error) {
 	root := RepoRoot()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
@@ -56,6 +58,9 @@ func StartEnv() (*Env, error) {
 		BinaryAssetsDirectory: assets,
 		Scheme:                scheme,
 	}}
+	for _, c := range configure {
+		c(e.Environment)
+	}
 	cfg, err := e.Environment.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
