@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 	"strings"
 
 	"k8s.io/client-go/rest"
@@ -52,4 +53,35 @@ func withKubeAPILimits(cfg *rest.Config, qps float32, burst int) *rest.Config {
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = qps, burst
 	return cfg
+}
+
+// softMemoryLimitRatio is the share of the container's memory limit the Go
+// runtime aims to stay under when GOMEMLIMIT is not set: near it the garbage
+// collector works harder instead of letting the heap double (GOGC=100) into
+// the kernel's OOM kill. 0.75 keeps the shipped 512Mi limit's process under
+// 384 MiB.
+const softMemoryLimitRatio = 0.75
+
+// cgroupMemoryFiles hold the container's memory limit (cgroup v2, then v1).
+var cgroupMemoryFiles = []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}
+
+// softMemoryLimit returns the soft memory limit for the Go runtime:
+// softMemoryLimitRatio of the cgroup's memory limit; ok is false when
+// GOMEMLIMIT is set (the runtime applied it already) or there is no limit.
+func softMemoryLimit(getenv func(string) string, readFile func(string) ([]byte, error)) (limit int64, ok bool) {
+	if getenv("GOMEMLIMIT") != "" {
+		return 0, false
+	}
+	for _, path := range cgroupMemoryFiles {
+		b, err := readFile(path)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || n <= 0 || n >= 1<<50 { // "max", or v1's "unlimited" (close to 2^63)
+			return 0, false
+		}
+		return int64(float64(n) * softMemoryLimitRatio), true
+	}
+	return 0, false
 }

@@ -69,3 +69,37 @@ func TestKubeAPILimitsDefaultsKeepUpWithAFleet(t *testing.T) {
 		t.Errorf("--max-concurrent-reconciles defaults to %d: reconciles wait on Microsoft (~150 ms a call), far fewer than a fleet needs", o.maxConcurrent)
 	}
 }
+
+func TestSoftMemoryLimit(t *testing.T) {
+	files := func(m map[string]string) func(string) ([]byte, error) {
+		return func(path string) ([]byte, error) {
+			if v, ok := m[path]; ok {
+				return []byte(v), nil
+			}
+			return nil, os.ErrNotExist
+		}
+	}
+	noEnv := func(string) string { return "" }
+	cases := map[string]struct {
+		reason string
+		getenv func(string) string
+		files  map[string]string
+		want   int64
+		wantOK bool
+	}{
+		"cgroup v2":  {"the Deployment's 512Mi limit gives a 384 MiB soft limit", noEnv, map[string]string{"/sys/fs/cgroup/memory.max": "536870912\n"}, 384 << 20, true},
+		"cgroup v1":  {"cgroup v1 reports the limit in memory.limit_in_bytes", noEnv, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912"}, 384 << 20, true},
+		"v2 no max":  {"no limit: leave the runtime alone", noEnv, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, 0, false},
+		"v1 no max":  {"v1 says unlimited with a number close to 2^63", noEnv, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, 0, false},
+		"no cgroup":  {"outside a container nothing is set", noEnv, nil, 0, false},
+		"GOMEMLIMIT": {"an explicit GOMEMLIMIT wins (the runtime applied it)", func(k string) string { return map[string]string{"GOMEMLIMIT": "300MiB"}[k] }, map[string]string{"/sys/fs/cgroup/memory.max": "536870912"}, 0, false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, ok := softMemoryLimit(tc.getenv, files(tc.files))
+			if got != tc.want || ok != tc.wantOK {
+				t.Errorf("%s: got %d, %v; want %d, %v", tc.reason, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}

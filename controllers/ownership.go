@@ -14,6 +14,10 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
+// A loser reads the owner named by the tenant's Lease, uncached: it may be in
+// another shard or namespace.
+// +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get
+
 // TenantIDField is the field selector (and cache index) of spec.tenantID.
 const TenantIDField = "spec.tenantID"
 

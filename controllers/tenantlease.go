@@ -23,7 +23,11 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update;delete,namespace=system
+// RBAC: get, create, update and delete on leases in the controller's own
+// namespace, from config/rbac/ownership_role.yaml (and the chart's
+// -ownership Role). Not a +kubebuilder:rbac marker: a marker's namespace is
+// fixed at generation time, and a second (Role) document in the generated
+// role.yaml could not follow the install's namespace in the chart.
 
 // Annotations and labels of a tenant Lease. spec.holderIdentity is the
 // owner's namespace/name; the annotations pin its UID and creationTimestamp

@@ -267,7 +267,8 @@ func (r *rbacRun) createPolicies(ctx context.Context, t *testing.T) {
 
 // controllerArgs are the rendered Deployment's container args, then what a
 // process outside the cluster needs: local addresses, the simulator's
-// endpoints and CA, the Lease namespace (in a pod, its own). Later flags win.
+// endpoints and CA, the leader election and ownership Lease namespace (in a
+// pod, its own). Later flags win.
 func (r *rbacRun) controllerArgs(t *testing.T) []string {
 	t.Helper()
 	args := slices.Clone(r.deployArgs)
@@ -283,6 +284,7 @@ func (r *rbacRun) controllerArgs(t *testing.T) []string {
 		"--licensing-endpoint="+ep.Licensing, "--graph-endpoint="+ep.Graph, "--authority-host="+ep.AuthorityHost,
 		"--ca-file="+r.caFile,
 		"--leader-election-namespace="+r.c.source.Namespace,
+		"--lease-namespace="+r.c.source.Namespace,
 	)
 }
 

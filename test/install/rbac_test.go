@@ -14,7 +14,8 @@ import (
 var (
 	// managerGrants are needed wherever policies are reconciled.
 	managerGrants = []struct{ resource, verb, why string }{
-		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "list", "the informer's initial list (and, cluster-wide, the owner check)"},
+		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "list", "the informer's initial list (and, cluster-wide, an ownership election)"},
+		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "get", "a loser reads the owner its tenant's Lease names (uncached: another shard's or namespace's)"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "watch", "the informer"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "patch", "add and remove the finalizer (a merge patch of metadata.finalizers)"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies/status", "patch", "the one status patch per reconcile"},
@@ -41,14 +42,26 @@ var (
 		{"core/events", "create", `client-go's leader election records "became leader"`},
 		{"core/events", "patch", "the same Event again"},
 	}
+	// ownershipGrants are needed in the controller's own namespace too: one
+	// Lease per tenant names its owner.
+	ownershipGrants = []struct{ resource, verb, why string }{
+		{"coordination.k8s.io/leases", "get", "read the tenant's Lease at every run"},
+		{"coordination.k8s.io/leases", "create", "record a tenant's first owner"},
+		{"coordination.k8s.io/leases", "update", "record a new owner (optimistic lock)"},
+		{"coordination.k8s.io/leases", "delete", "remove the Lease of an owner deleted with no heir"},
+	}
 	// clusterGrants are cluster-scoped by nature.
 	clusterGrants = []struct{ resource, verb, why string }{
 		{"authentication.k8s.io/tokenreviews", "create", "authenticate a metrics scraper's token"},
 		{"authorization.k8s.io/subjectaccessreviews", "create", "authorize the scraper to GET /metrics"},
 	}
-	// claimantGrant is namespace-scoped mode's one cluster-wide policy read:
-	// the owner of a tenant is the oldest Enforce policy in any namespace.
-	claimantGrant = Grant{Resource: "commerce.tenantpolicy.io/tenantpurchasepolicies", Verb: "list"}
+	// claimantGrants are namespace-scoped mode's cluster-wide policy reads:
+	// the owner of a tenant is the oldest healthy Enforce policy in any
+	// namespace.
+	claimantGrants = []Grant{
+		{Resource: "commerce.tenantpolicy.io/tenantpurchasepolicies", Verb: "get"},
+		{Resource: "commerce.tenantpolicy.io/tenantpurchasepolicies", Verb: "list"},
+	}
 )
 
 // allowList is what a Source may grant its controller.
@@ -65,12 +78,13 @@ func allowList(s Source) []Grant {
 		for _, ns := range s.Watched {
 			add(ns, managerGrants)
 		}
-		out = append(out, claimantGrant)
+		out = append(out, claimantGrants...)
 	}
 	add(s.Namespace, leaderGrants)
+	add(s.Namespace, ownershipGrants)
 	add("", clusterGrants)
 	slices.SortFunc(out, CompareGrants)
-	return out
+	return slices.Compact(out) // leader election and ownership share lease verbs
 }
 
 func TestRBACIsTheAllowList(t *testing.T) {
