@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"strings"
 	"testing"
 
 	"k8s.io/client-go/rest"
@@ -101,5 +102,33 @@ func TestSoftMemoryLimit(t *testing.T) {
 				t.Errorf("%s: got %d, %v; want %d, %v", tc.reason, got, ok, tc.want, tc.wantOK)
 			}
 		})
+	}
+}
+
+// TestConfigManagerSpellsOutTheFleetDefaults: the flags config/manager
+// deploys (and the benchmark runs with) are the binary's defaults, so
+// neither can change without the other.
+func TestConfigManagerSpellsOutTheFleetDefaults(t *testing.T) {
+	raw, err := os.ReadFile("../config/manager/manager.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	o.BindFlags(fs)
+	args := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if name, value, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "- --"), "="); ok && strings.HasPrefix(strings.TrimSpace(line), "- --") {
+			args[name] = value
+		}
+	}
+	for _, name := range []string{"max-concurrent-reconciles", "kube-api-qps", "kube-api-burst", "writes-per-tenant"} {
+		f := fs.Lookup(name)
+		if f == nil {
+			t.Fatalf("no flag --%s", name)
+		}
+		if got, ok := args[name]; !ok || got != f.DefValue {
+			t.Errorf("config/manager passes --%s=%q, want the binary's default %q", name, got, f.DefValue)
+		}
 	}
 }

@@ -121,8 +121,8 @@ func TestResolveOwnershipCost(t *testing.T) {
 			wantHolder: "older", wantLost: "ns-older/older", want: apiCalls{gets: 2},
 		},
 		"first policy of a tenant": {
-			reason: "no Lease yet: one List, then the Lease is created",
-			self:   self,
+			reason:     "no Lease yet: one List, then the Lease is created",
+			self:       self,
 			wantHolder: "self", want: apiCalls{gets: 1, lists: 1, creates: 1},
 		},
 		"first policy, an older one already syncing": {

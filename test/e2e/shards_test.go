@@ -184,10 +184,13 @@ func (f *shardFleet) createFleet(t *testing.T) {
 		return &v1.TenantPurchasePolicy{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{shardLabel: shard}},
 			Spec: v1.TenantPurchasePolicySpec{
-				TenantID: tenant, Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
-				Auth:          v1.Auth{ClientID: clientID, ClientSecretRef: &v1.SecretKeyRef{Name: shardPartnerApp, Key: shardSecretKey}},
-				Interval:      metav1.Duration{Duration: time.Hour},
-				Subscriptions: v1.SubscriptionTracking{Track: &track},
+				TenantID: tenant,
+				TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+					Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
+					Auth:          v1.Auth{ClientID: clientID, ClientSecretRef: &v1.SecretKeyRef{Name: shardPartnerApp, Key: shardSecretKey}},
+					Interval:      metav1.Duration{Duration: time.Hour},
+					Subscriptions: v1.SubscriptionTracking{Track: &track},
+				},
 			},
 		}
 	}

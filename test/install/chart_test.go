@@ -75,6 +75,7 @@ func TestHelmDefaults(t *testing.T) {
 	d, c := deploymentOf(t, objs)
 	wantArgs := []string{
 		"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--max-concurrent-reconciles=64",
+		"--kube-api-qps=500", "--kube-api-burst=1000", "--writes-per-tenant=4",
 		"--zap-log-level=info", "--leader-elect", "--leader-election-id=ppc-purchase-policy-controller",
 	}
 	if diff := cmp.Diff(wantArgs, c.Args); diff != "" {
@@ -123,6 +124,7 @@ func TestHelmNamespaceScopedValues(t *testing.T) {
 	d, c := deploymentOf(t, objs)
 	wantArgs := []string{
 		"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--max-concurrent-reconciles=8",
+		"--kube-api-qps=500", "--kube-api-burst=1000", "--writes-per-tenant=4",
 		"--zap-log-level=debug", "--leader-elect", "--leader-election-id=tpp-shard-ab",
 		"--watch-label-selector=shard in (a,b)", "--watch-namespaces=tenants-a,tenants-b",
 		"--reconcile-timeout=90s", "--call-timeout=20s",

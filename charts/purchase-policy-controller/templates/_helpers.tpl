@@ -75,6 +75,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --metrics-bind-address=:{{ .Values.metrics.port }}
 - --health-probe-bind-address=:{{ .Values.metrics.probePort }}
 - {{ printf "--max-concurrent-reconciles=%v" $c.maxConcurrentReconciles | quote }}
+- {{ printf "--kube-api-qps=%v" $c.kubeAPIQPS | quote }}
+- {{ printf "--kube-api-burst=%v" $c.kubeAPIBurst | quote }}
+- {{ printf "--writes-per-tenant=%v" $c.writesPerTenant | quote }}
 - {{ printf "--zap-log-level=%v" $c.logLevel | quote }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
