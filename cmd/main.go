@@ -1,6 +1,10 @@
 // Command manager runs the purchase-policy-controller: it keeps the
 // self-service purchase policy of Microsoft 365 tenants matching their
-// TenantPurchasePolicy resources.
+// TenantPurchasePolicy resources. It decides the process's wiring: flags,
+// the Microsoft endpoints, the cache's scope (watched namespaces, the shard's
+// label selector), leader election and its Lease name, secure metrics and
+// probes. It must not hold reconcile logic (controllers/) nor let anything
+// but a flag choose an endpoint.
 package main
 
 import (

@@ -1,6 +1,13 @@
-// Package controllers holds the TenantPurchasePolicy reconciler: it keeps the
-// self-service purchase policy of a Microsoft 365 tenant matching the
-// resource and reports drift, purchases and takeovers in status.
+// Package controllers holds the TenantPurchasePolicy and
+// TenantPurchasePolicySet reconcilers: it keeps the self-service purchase
+// policy of a Microsoft 365 tenant matching the resource and reports drift,
+// purchases and takeovers in status. It decides everything a run does and
+// how it ended (one outcome per run, computeOutcome): drift, ownership,
+// writes, tracking, conditions, Events, metrics and the next run; and, for a
+// set, its children, discovery and pruning. It must not call Microsoft
+// except through the interfaces it owns (interfaces.go), write a policy's
+// status more than once per run (plus the adoption snapshot), emit Events
+// or metrics before that write succeeded, or read Secrets through the cache.
 package controllers
 
 import (

@@ -1,5 +1,8 @@
-// Package v1alpha1 contains the TenantPurchasePolicy API of the
-// commerce.tenantpolicy.io group.
+// Package v1alpha1 is the API of the commerce.tenantpolicy.io group:
+// TenantPurchasePolicy and TenantPurchasePolicySet, their validation (CEL
+// rules, enums, bounds), the condition types and reasons, and the bounds
+// status is kept within. It decides what a valid spec is and what status may
+// hold; it must not hold reconcile logic, call Microsoft or read a cluster.
 // +kubebuilder:object:generate=true
 // +groupName=commerce.tenantpolicy.io
 package v1alpha1

@@ -1,6 +1,8 @@
 // Command m365sim runs the Microsoft 365 tenant simulator: an Entra token
 // endpoint, the self-service purchase policy API and a Graph subset over TLS,
-// for many tenants, plus an admin API under /_sim/. See internal/m365sim.
+// for many tenants, plus an admin API under /_sim/. See internal/m365sim. It
+// only parses flags, writes the ready file and serves; it must not be used
+// by the controller except through the controller's endpoint flags.
 package main
 
 import (

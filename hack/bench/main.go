@@ -1,13 +1,16 @@
 // Command bench measures the controller against the Microsoft 365 simulator:
 // a fleet of tenants sharing one partner app and one Secret is adopted,
 // converged and resynced, and the requests each tenant received are compared
-// with the request floor of product.md. With -soak it then keeps flipping
+// with the request floor (docs/decisions.md, "The request floor"). With -soak it then keeps flipping
 // products by hand and injecting 429s for the given time, and checks that
 // every drift is corrected, no request arrives before a Retry-After, and the
 // heap and goroutines stay flat.
 //
 //	make bench                 # go run ./hack/bench -tenants 200
 //	make soak                  # go run ./hack/bench -tenants 50 -soak 5m
+//
+// It measures and reports; it must not change how the controller runs (it
+// starts the real binary with ordinary flags) nor run in `make test`.
 package main
 
 import (

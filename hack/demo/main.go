@@ -10,6 +10,10 @@
 // By default it then keeps everything running for the user to try things and
 // cleans up on Ctrl-C; --non-interactive exits after the walk-through with
 // status 0 only if every step was observed as expected.
+//
+// It decides what each step checks; it must not change the controller's
+// behaviour (it runs the real binary with ordinary flags) nor act on
+// Microsoft other than through the simulator's admin API.
 package main
 
 import (

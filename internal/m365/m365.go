@@ -1,6 +1,10 @@
 // Package m365 holds what every Microsoft 365 client of the controller shares:
 // the endpoints and token scopes, the typed errors the reconciler acts on, and
-// the not-before gate that keeps requests away from a throttled host.
+// the not-before gate that keeps requests away from a throttled host. It
+// decides the request pipeline under every client (no redirects, answers
+// capped, the gate), how Retry-After is read and clamped, what an error may
+// copy from an answer, and the bounds of decoded lists. It must not import
+// Kubernetes code, retry a request on its own, or follow a redirect.
 package m365
 
 import (

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Bounds of every wait a Microsoft answer can impose (product.md, "Throttling
-// and timeouts": [1 s, min(interval, 1 h)]). The clients know only the hour;
+// Bounds of every wait a Microsoft answer can impose ([1 s, min(interval,
+// 1 h)]; docs/decisions.md, "Retry-After is obeyed and clamped"). The clients know only the hour;
 // the reconciler applies the policy's interval with ClampRetryAfter.
 const (
 	// MinRetryAfter is the shortest wait: a Retry-After of 0 or a date in the

@@ -8,7 +8,7 @@ import (
 // Acquisition paths of PurchaseRequest.Path: the ways Microsoft lets a user
 // get a licence on their own. Only the self-service path obeys the product's
 // self-service purchase policy; the other three are the side doors the
-// tenant-wide settings close (m365-api.md §5).
+// tenant-wide settings close (docs/microsoft-api.md, "Served by the simulator").
 const (
 	// PathSelfService is a self-service purchase or trial (the default): the
 	// product's policy decides.

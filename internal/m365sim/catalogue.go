@@ -34,8 +34,8 @@ type Product struct {
 	ReplicationLag time.Duration `json:"replicationLag,omitempty"`
 }
 
-// DefaultProducts is the product catalogue of m365-api.md (Microsoft Learn,
-// October 2024). Every tenant starts with these, all Enabled, unless its
+// DefaultProducts is the product catalogue of Microsoft Learn's MSCommerce
+// page (October 2024; docs/microsoft-api.md, "Licensing"). Every tenant starts with these, all Enabled, unless its
 // TenantConfig lists products.
 func DefaultProducts() []Product {
 	return []Product{

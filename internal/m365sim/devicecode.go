@@ -16,7 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// The OAuth 2.0 device authorization grant of Entra v2 (m365-api.md §7):
+// The OAuth 2.0 device authorization grant of Entra v2 (docs/microsoft-api.md, "Served by the simulator"):
 // POST {authority}/{tenant}/oauth2/v2.0/devicecode, then polling the token
 // endpoint. There is no browser: the admin API approves or declines a user
 // code as the signed-in user would.

@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Partner customers (GDAP, m365-api.md §6): a tenant can be a partner with
+// Partner customers (GDAP, docs/microsoft-api.md, "List GDAP customers"): a tenant can be a partner with
 // granular delegated admin relationships to customer tenants; Graph lists
 // every customer with at least one active relationship.
 

@@ -13,7 +13,7 @@ import (
 // graphContextBase prefixes @odata.context values, as Graph does.
 const graphContextBase = "https://graph.microsoft.com/v1.0/$metadata#"
 
-// graphMux serves the Graph subset (m365-api.md §3).
+// graphMux serves the Graph subset (docs/microsoft-api.md, "Microsoft Graph").
 func (s *Server) graphMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	orgRead := []string{PermOrganizationRead, "Directory.Read.All"}

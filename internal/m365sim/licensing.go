@@ -31,7 +31,7 @@ type policyItem struct {
 	OfferType   string `json:"offerType,omitempty"`
 }
 
-// licensingMux serves the self-service purchase policy API (m365-api.md §1).
+// licensingMux serves the self-service purchase policy API (docs/microsoft-api.md, "Licensing").
 func (s *Server) licensingMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+licensingPolicies, s.licensing(false, s.handleListPolicies))

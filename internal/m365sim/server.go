@@ -6,7 +6,12 @@
 // exactly as they would talk to Microsoft. An admin API under /_sim/ acts like
 // a person in the admin center and injects faults.
 //
-// Wire formats follow /work/shared/design/m365-api.md.
+// Wire formats follow docs/microsoft-api.md.
+//
+// It decides how the simulated Microsoft answers and misbehaves (faults,
+// throttling, lifecycle). It must not import controllers/ or the Microsoft
+// clients, nor be lenient where Microsoft is strict: a client that passes against it
+// must be one Microsoft accepts.
 package m365sim
 
 import (

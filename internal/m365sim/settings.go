@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 )
 
-// Tenant-wide acquisition settings (m365-api.md §5): the authorization policy
+// Tenant-wide acquisition settings (docs/microsoft-api.md, "Served by the simulator"): the authorization policy
 // (Graph v1.0) and the organisation's apps-and-services settings (Graph
 // beta), per tenant, with their documented JSON shapes and PATCH semantics.
 

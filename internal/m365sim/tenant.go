@@ -239,7 +239,7 @@ func (s *Server) seedDirectory(t *tenant) {
 
 // newOrgSubscription adds an admin-bought subscription paid by the
 // organisation's billing account. It carries ownerType "User" (see the
-// INFERRED note in m365-api.md §3).
+// INFERRED rule in docs/microsoft-api.md, "List company subscriptions").
 func (s *Server) newOrgSubscription(t *tenant, part string, seats int, owner string, created time.Time) *Subscription {
 	k, _ := LookupSKU(part)
 	sub := &Subscription{

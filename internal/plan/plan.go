@@ -4,7 +4,8 @@
 // (rule, default, expired rule, Unmanaged), which rules name something the
 // tenant does not have, and when the next temporary rule expires. It is pure
 // (no clock, no I/O), so the controller and a command-line "plan" compute the
-// same answer.
+// same answer. It must not read a clock, do I/O, or import Kubernetes
+// client code.
 package plan
 
 import (

@@ -1,4 +1,10 @@
-// Package testsupport holds small helpers shared by the project's tests.
+// Package testsupport holds helpers shared by the project's tests: StartEnv
+// (envtest with the CRDs and a direct client), the API server's
+// ServiceAccount issuer for workload identity, SyncBuffer, finding promtool
+// and prometheus, and reading the README's tables. It decides nothing the
+// controller runs: it must not be imported by the controller's own packages
+// (cmd, controllers, internal/m365...), only by tests and the tools under
+// hack/ and test/.
 package testsupport
 
 import (

@@ -1,6 +1,9 @@
 // Package e2e runs the built binaries as a user would: the demo (hack/demo)
 // starts a local control plane, the Microsoft 365 simulator and the real
-// controller, and walks through what the product does.
+// controller, and walks through what the product does; the controller also
+// runs under its installed RBAC alone. It decides what a user-visible pass
+// is; it must not reach into the controller's packages or fake what a user
+// would see.
 package e2e
 
 import (

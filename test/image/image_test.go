@@ -2,7 +2,8 @@
 // engine: it builds the binary with the Dockerfile's own `go build` line (read
 // from the Dockerfile, so the two cannot drift) and checks that the binary is
 // static, stripped and path-free, that it starts, and that the final stage is
-// distroless and non-root.
+// distroless and non-root. It must not need a container engine or the
+// network.
 package image
 
 import (

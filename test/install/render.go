@@ -2,7 +2,9 @@
 // (`kustomize build`, `helm template`, with kustomize and helm built from
 // their Go modules by hack/tools.sh), applies them to an API server and works
 // out what RBAC they grant the controller. Its own tests prove the manifests
-// are accepted and minimal; test/e2e runs the controller with them.
+// are accepted and minimal; test/e2e runs the controller with them. It
+// decides what RBAC the manifests may grant (the allow-list); it must not
+// edit the manifests it checks.
 package install
 
 import (

@@ -9,6 +9,11 @@
 // reconciles while a rotated one yields a new credential at once. Every error
 // a credential's GetToken returns is a typed *m365.Error (Op "get token") and
 // never carries a secret, an assertion or a refresh token.
+//
+// It decides which Entra answers mean a refused credential and how a rotated
+// refresh token is stored. It must not import Kubernetes client code (the
+// stores are interfaces the controller implements), retry a refused
+// credential, or let any secret reach an error, a log or a redirect.
 package auth
 
 import (

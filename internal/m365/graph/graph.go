@@ -11,6 +11,10 @@
 // not-before gate, over the shared base transport that owns the connection
 // pool. Nothing is cached per tenant or credential, so a rotated credential
 // takes effect at the next call and no cache needs bounding.
+//
+// It must not import Kubernetes code, retry on its own (the SDK's retry and
+// redirect handlers are removed), follow a nextLink off the Graph origin, or
+// decide what an empty or short answer means: the reconciler does.
 package graph
 
 import (

@@ -11,6 +11,11 @@
 // Lists are deduplicated and bounded (decode.go). Failures are *m365.Error values whose Kind tells the
 // reconciler what to do and whose CorrelationID identifies the request for a
 // Microsoft support case.
+//
+// It decides how the API's answers are decoded (OfferTypeKey holds the one
+// inference about their shape). It must not import Kubernetes code, retry on
+// its own, follow a redirect, or decide what a failure means for a policy:
+// the reconciler does.
 package licensing
 
 import (

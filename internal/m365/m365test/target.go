@@ -1,6 +1,7 @@
-// Package m365test holds test helpers shared by the Microsoft clients' tests.
-// It imports no Kubernetes code (see TestImportLayering), unlike
-// internal/testsupport.
+// Package m365test holds test helpers shared by the Microsoft clients' tests:
+// TLS targets and recorders. It decides nothing the controller runs; it must
+// not import Kubernetes code (see TestImportLayering), unlike
+// internal/testsupport, nor be imported outside tests.
 package m365test
 
 import (
