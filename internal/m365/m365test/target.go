@@ -1,5 +1,6 @@
 // Package m365test holds test helpers shared by the Microsoft clients' tests:
-// TLS targets and recorders. It decides nothing the controller runs; it must
+// Target, a server no client may ever reach (a redirect's or a nextLink's
+// destination), counting what arrives. It decides nothing the controller runs; it must
 // not import Kubernetes code (see TestImportLayering), unlike
 // internal/testsupport, nor be imported outside tests.
 package m365test
