@@ -1,7 +1,7 @@
 // Package m365test holds test helpers shared by the Microsoft clients' tests:
 // Target, a server no client may ever reach (a redirect's or a nextLink's
-// destination), counting what arrives. It decides nothing the controller runs; it must
-// not import Kubernetes code (see TestImportLayering), unlike
+// destination), counting what arrives. It decides nothing the controller
+// runs; it must not import Kubernetes code (see TestImportLayering), unlike
 // internal/testsupport, nor be imported outside tests.
 package m365test
 
