@@ -3,16 +3,13 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/clustercreds"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 )
 
@@ -91,74 +88,15 @@ func refreshTokenSaved(ctx context.Context, cred azcore.TokenCredential) error {
 	return err
 }
 
-// material collects the credential of the one method auth sets.
+// material collects the credential of the one auth method a sets, read in
+// namespace ns, for tenantID (clustercreds.Loader, which the command line
+// shares); what the cluster lacks stalls with that exact cause.
 func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, ns, tenantID string, a v1.Auth) (auth.Material, error) {
-	m := auth.Material{TenantID: canonicalTenantID(tenantID), ClientID: a.ClientID}
-	switch {
-	case a.ClientSecretRef != nil:
-		v, err := r.secretKey(ctx, ns, a.ClientSecretRef.Name, a.ClientSecretRef.Key)
-		m.ClientSecret = string(v)
-		return m, err
-	case a.ClientCertificateRef != nil:
-		crt, err := r.secretKey(ctx, ns, a.ClientCertificateRef.Name, corev1.TLSCertKey)
-		if err != nil {
-			return m, err
-		}
-		key, err := r.secretKey(ctx, ns, a.ClientCertificateRef.Name, corev1.TLSPrivateKeyKey)
-		if err != nil {
-			return m, err
-		}
-		m.CertificatePEM = append(append(append([]byte{}, crt...), '\n'), key...)
-		return m, nil
-	case a.WorkloadIdentity != nil:
-		name := a.WorkloadIdentity.ServiceAccountName
-		if err := r.checkServiceAccount(ctx, ns, name, a.ClientID); err != nil {
-			return m, err
-		}
-		m.Assertion = r.Assertions(ns, name)
-		m.AssertionKey = ns + "/" + name
-		return m, nil
-	case a.RefreshTokenRef != nil:
-		if _, err := r.secretKey(ctx, ns, a.RefreshTokenRef.Name, a.RefreshTokenRef.Key); err != nil {
-			return m, err
-		}
-		m.RefreshTokens = r.RefreshTokens(ns, a.RefreshTokenRef.Name, a.RefreshTokenRef.Key)
-		return m, nil
+	l := clustercreds.Loader{Reader: r.APIReader, Assertions: r.Assertions, RefreshTokens: r.RefreshTokens}
+	m, err := l.Material(ctx, ns, canonicalTenantID(tenantID), a)
+	var miss *clustercreds.MissingError
+	if errors.As(err, &miss) {
+		return m, stalled(miss.Reason, "%s", miss.Message)
 	}
-	return m, stalled(v1.ReasonInvalidCredentials, "spec.auth sets no method")
-}
-
-// secretKey returns one non-empty key of a Secret, or a stalledError naming
-// what is missing. The value never appears in the error.
-func (r *TenantPurchasePolicyReconciler) secretKey(ctx context.Context, ns, name, key string) ([]byte, error) {
-	var secret corev1.Secret
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, stalled(v1.ReasonSecretNotFound, "Secret %s/%s not found", ns, name)
-		}
-		return nil, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
-	}
-	v := secret.Data[key]
-	if len(v) == 0 {
-		return nil, stalled(v1.ReasonSecretKeyNotFound, "Secret %s/%s has no key %q (or it is empty)", ns, name, key)
-	}
-	return v, nil
-}
-
-// checkServiceAccount requires the workload identity ServiceAccount to exist
-// and to carry azure.workload.identity/client-id equal to clientID: its
-// owner's opt-in to lend it to this app.
-func (r *TenantPurchasePolicyReconciler) checkServiceAccount(ctx context.Context, ns, name, clientID string) error {
-	var sa corev1.ServiceAccount
-	if err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &sa); err != nil {
-		if apierrors.IsNotFound(err) {
-			return stalled(v1.ReasonServiceAccountNotFound, "ServiceAccount %s/%s not found", ns, name)
-		}
-		return fmt.Errorf("reading ServiceAccount %s/%s: %w", ns, name, err)
-	}
-	if got := sa.Annotations[auth.WorkloadIdentityClientIDAnnotation]; got != clientID {
-		return stalled(v1.ReasonServiceAccountNotAnnotated,
-			"ServiceAccount %s/%s must carry the annotation %s: %s (found %q)", ns, name, auth.WorkloadIdentityClientIDAnnotation, clientID, got)
-	}
-	return nil
+	return m, err
 }

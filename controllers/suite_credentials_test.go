@@ -17,7 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tenantpolicy/purchase-policy-controller/controllers"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/clustercreds"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
@@ -25,8 +25,8 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
-// The credential sources that read the cluster (controllers.ServiceAccountTokens,
-// controllers.SecretRefreshTokens) with internal/m365/auth against the
+// The credential sources that read the cluster (clustercreds.ServiceAccountTokens,
+// clustercreds.SecretRefreshTokens) with internal/m365/auth against the
 // tenant simulator and the suite's real kube-apiserver: workload identity
 // through the TokenRequest API, delegated auth through a refresh-token Secret.
 var _ = Describe("credential sources", func() {
@@ -39,7 +39,7 @@ var _ = Describe("credential sources", func() {
 		issuer, jwks := serviceAccountIssuer(env.Config)
 		f.register(m365sim.App{ClientID: f.clientID, Permissions: []string{m365sim.PermPolicyReadWrite}, Federated: &m365sim.FederatedCredential{
 			Issuer: issuer, Subject: "system:serviceaccount:" + ns + ":" + sa, Audience: auth.AudienceTokenExchange, JWKS: jwks}})
-		tokens := controllers.ServiceAccountTokens(k8s)
+		tokens := clustercreds.ServiceAccountTokens(k8s)
 
 		m := auth.Material{TenantID: f.tenant, ClientID: f.clientID, Assertion: tokens(ns, sa), AssertionKey: ns + "/" + sa}
 		items, err := f.listProducts(f.credential(m))
@@ -72,7 +72,7 @@ var _ = Describe("credential sources", func() {
 		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "contoso-delegated"},
 			Data: map[string][]byte{"refreshToken": []byte(rt), "note": []byte("kept")}}
 		Expect(k8s.Create(ctx, secret)).To(Succeed())
-		store := controllers.SecretRefreshTokens(k8s)(ns, "contoso-delegated", "refreshToken")
+		store := clustercreds.SecretRefreshTokens(k8s)(ns, "contoso-delegated", "refreshToken")
 		m := auth.Material{TenantID: f.tenant, ClientID: f.clientID, RefreshTokens: store}
 
 		items, err := f.listProducts(f.credential(m))
@@ -110,7 +110,7 @@ var _ = Describe("credential sources", func() {
 		Expect(err).NotTo(HaveOccurred())
 		ns := credNamespace()
 		Expect(k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "d"}, Data: map[string][]byte{"rt": []byte(rt)}})).To(Succeed())
-		m := auth.Material{TenantID: f.tenant, ClientID: f.clientID, RefreshTokens: controllers.SecretRefreshTokens(k8s)(ns, "d", "rt")}
+		m := auth.Material{TenantID: f.tenant, ClientID: f.clientID, RefreshTokens: clustercreds.SecretRefreshTokens(k8s)(ns, "d", "rt")}
 		_, err = f.listProducts(f.credential(m))
 		Expect(m365.KindOf(err)).To(Equal(m365.Forbidden), "user without an admin role: %v", err)
 	})

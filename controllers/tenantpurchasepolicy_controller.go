@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/clustercreds"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
@@ -49,9 +50,9 @@ type TenantPurchasePolicyReconciler struct {
 	// Credentials turns the material loadCredentials reads into a token credential.
 	Credentials CredentialSource
 	// Assertions requests ServiceAccount tokens for workload identity.
-	Assertions AssertionSource
+	Assertions clustercreds.AssertionSource
 	// RefreshTokens opens delegated refresh-token stores.
-	RefreshTokens RefreshTokenStores
+	RefreshTokens clustercreds.RefreshTokenStores
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

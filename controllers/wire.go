@@ -12,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/tenantpolicy/purchase-policy-controller/internal/clustercreds"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
@@ -76,8 +77,8 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 		Policies:         licensingAPI{lic},
 		Directory:        graphAPI{dir},
 		Credentials:      creds,
-		Assertions:       ServiceAccountTokens(direct),
-		RefreshTokens:    SecretRefreshTokens(direct),
+		Assertions:       clustercreds.ServiceAccountTokens(direct),
+		RefreshTokens:    clustercreds.SecretRefreshTokens(direct),
 		Now:              c.Now,
 		ReconcileTimeout: c.ReconcileTimeout,
 		Metrics:          c.Metrics,

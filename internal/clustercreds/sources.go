@@ -1,4 +1,8 @@
-package controllers
+// Package clustercreds reads the credential material a TenantPurchasePolicy
+// names from the cluster: its Secrets, the ServiceAccount tokens of workload
+// identity and the Secret that keeps a delegated refresh token. The controller
+// and the command line (kubectl tpp --from-policy, login) use it alike.
+package clustercreds
 
 import (
 	"context"
