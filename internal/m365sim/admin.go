@@ -81,6 +81,7 @@ func (s *Server) adminMux() *http.ServeMux {
 		adminReply(w, http.StatusOK, v, err)
 	})
 	s.adminAcquisitionRoutes(mux, t)
+	s.servicePrincipalRoutes(mux, t)
 	mux.HandleFunc("POST "+t+"/faults", s.adminInjectFault)
 	mux.HandleFunc("DELETE "+t+"/faults", func(w http.ResponseWriter, r *http.Request) {
 		if _, err := s.lookup(r.PathValue("tid")); err != nil {

@@ -198,6 +198,12 @@ func (s *Server) clientCredentials(r *http.Request) (map[string]any, *entraError
 	default:
 		return nil, entraErr(http.StatusUnauthorized, "invalid_client", 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
 	}
+	c.tenant.mu.Lock()
+	eerr = c.tenant.principalMissing(resource)
+	c.tenant.mu.Unlock()
+	if eerr != nil {
+		return nil, eerr
+	}
 	roles := []string{}
 	for _, p := range app.Permissions {
 		if slices.Contains(resourcePermissions[resource], p) {
@@ -360,6 +366,9 @@ func (s *Server) refreshTokenGrant(r *http.Request) (map[string]any, *entraError
 	t := c.tenant
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if eerr := t.principalMissing(resource); eerr != nil {
+		return nil, eerr
+	}
 	grant, ok := t.refresh[rt]
 	if !ok || grant.clientID != lower(clientID) {
 		return nil, entraErr(http.StatusBadRequest, "invalid_grant", 70000, "Provided grant is invalid or malformed. The refresh token was not found, was already redeemed or was issued to another client.")

@@ -150,6 +150,9 @@ func (s *Server) startDeviceFlow(r *http.Request) (map[string]any, *entraError) 
 	if eerr := t.publicClientAllowed(clientID); eerr != nil {
 		return nil, eerr
 	}
+	if eerr := t.principalMissing(resource); eerr != nil {
+		return nil, eerr
+	}
 	f.userCode = t.newUserCode()
 	t.devices.add(f, now)
 	return map[string]any{

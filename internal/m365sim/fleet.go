@@ -32,6 +32,8 @@ type FleetTenant struct {
 	Settings *TenantSettingsUpdate `json:"settings,omitempty"`
 	// Customers makes the tenant a GDAP partner of these customers.
 	Customers []CustomerRequest `json:"customers,omitempty"`
+	// WithoutServicePrincipals: resource app IDs the tenant lacks (AADSTS500011).
+	WithoutServicePrincipals []string `json:"withoutServicePrincipals,omitempty"`
 }
 
 // ReadyInfo is what m365sim writes to --ready-file once it listens.
@@ -86,7 +88,7 @@ func LoadFleetFile(path string) (FleetFile, error) {
 func (s *Server) Provision(f FleetFile) ([]ReadyTenant, error) {
 	out := make([]ReadyTenant, 0, len(f.Tenants))
 	for i, ft := range f.Tenants {
-		info, err := s.AddTenant(TenantConfig{ID: ft.ID, Name: ft.Name, Products: ft.Products, WithSampleDirectory: ft.SampleDirectory, Settings: ft.Settings})
+		info, err := s.AddTenant(TenantConfig{ID: ft.ID, Name: ft.Name, Products: ft.Products, WithSampleDirectory: ft.SampleDirectory, Settings: ft.Settings, WithoutServicePrincipals: ft.WithoutServicePrincipals})
 		if err != nil {
 			return nil, fmt.Errorf("tenant %d: %w", i, err)
 		}

@@ -27,6 +27,10 @@ type TenantConfig struct {
 	// Customers makes the tenant a partner with one active admin
 	// relationship per entry.
 	Customers []CustomerRequest `json:"customers,omitempty"`
+	// WithoutServicePrincipals lists resource app IDs (ResourceLicensing,
+	// ResourceGraph) whose service principal the tenant lacks: token
+	// requests for them fail with AADSTS500011 (serviceprincipals.go).
+	WithoutServicePrincipals []string `json:"withoutServicePrincipals,omitempty"`
 }
 
 // TenantInfo describes a tenant.
@@ -130,9 +134,10 @@ type tenant struct {
 	subs     map[string]*Subscription
 	subOrder []string
 
-	devices  deviceFlows    // devicecode.go
-	settings tenantSettings // settings.go
-	partner  partnerState   // gdap.go
+	devices     deviceFlows       // devicecode.go
+	noPrincipal missingPrincipals // serviceprincipals.go
+	settings    tenantSettings    // settings.go
+	partner     partnerState      // gdap.go
 
 	faults    []*faultState
 	log       requestLog
@@ -163,7 +168,12 @@ func (s *Server) AddTenant(cfg TenantConfig) (*TenantInfo, error) {
 	if err := cfg.Settings.validate(); err != nil {
 		return nil, err
 	}
+	noPrincipal, err := newMissingPrincipals(cfg.WithoutServicePrincipals)
+	if err != nil {
+		return nil, err
+	}
 	t := s.newTenant(id, cfg, n)
+	t.noPrincipal = noPrincipal
 	if cfg.WithSampleDirectory {
 		s.seedDirectory(t)
 	}
