@@ -258,30 +258,41 @@ func (c *refreshCredential) redeem(ctx context.Context, rt, scope string) (redee
 		"refresh_token": {rt},
 		"scope":         {withOfflineAccess(scope)},
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(form.Encode()))
+	body, err := postForm(ctx, c.http, c.tokenURL, form, c.now, rt)
 	if err != nil {
-		return redeemed{}, &m365.Error{Op: opGetToken, Kind: m365.BadRequest, Reason: "building token request"}
+		return redeemed{}, err
+	}
+	return decodeTokenAnswer(body, c.now())
+}
+
+// postForm POSTs form to an Entra endpoint (token, devicecode) and returns
+// the body of its 200 answer; any other answer is a typed error
+// (responseError) from which every string in secrets is removed.
+func postForm(ctx context.Context, hc *http.Client, endpoint string, form url.Values, now func() time.Time, secrets ...string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, &m365.Error{Op: opGetToken, Kind: m365.BadRequest, Reason: "building token request"}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	sctx, sink := withSink(ctx, rt)
-	resp, err := c.http.Do(req.WithContext(sctx))
+	sctx, sink := withSink(ctx, secrets...)
+	resp, err := hc.Do(req.WithContext(sctx))
 	if err != nil {
-		return redeemed{}, m365.FromTransport(opGetToken, err)
+		return nil, m365.FromTransport(opGetToken, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
 	if err != nil {
-		return redeemed{}, m365.FromTransport(opGetToken, err)
+		return nil, m365.FromTransport(opGetToken, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return redeemed{}, responseError(resp, body, sink, c.now())
+		return nil, responseError(resp, body, sink, now())
 	}
-	return c.decode(body)
+	return body, nil
 }
 
-// decode reads {"access_token","expires_in","refresh_token"}.
-func (c *refreshCredential) decode(body []byte) (redeemed, error) {
+// decodeTokenAnswer reads {"access_token","expires_in","refresh_token"}.
+func decodeTokenAnswer(body []byte, now time.Time) (redeemed, error) {
 	var v struct {
 		AccessToken  string `json:"access_token"`
 		ExpiresIn    any    `json:"expires_in"`
@@ -294,7 +305,6 @@ func (c *refreshCredential) decode(body []byte) (redeemed, error) {
 	if !ok {
 		return redeemed{}, &m365.Error{Op: opGetToken, Kind: m365.Transient, StatusCode: http.StatusOK, Reason: "token answer holds no valid expires_in"}
 	}
-	now := c.now()
 	margin := min(refreshMargin, lifetime/2)
 	return redeemed{
 		token:        azcore.AccessToken{Token: v.AccessToken, ExpiresOn: now.Add(lifetime), RefreshOn: now.Add(lifetime - margin)},
