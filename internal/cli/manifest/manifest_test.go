@@ -113,7 +113,7 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			text := strings.Replace(valid, tc.from, tc.to, 1)
-			docs, err := parse("policy.yaml", []byte(text))
+			docs, err := Parse("policy.yaml", []byte(text))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	}
 
 	t.Run("unknown field", func(t *testing.T) {
-		docs, _ := parse("policy.yaml", []byte(strings.Replace(valid, "mode: Observe", "mode: Observe\n  deafult: Enabled", 1)))
+		docs, _ := Parse("policy.yaml", []byte(strings.Replace(valid, "mode: Observe", "mode: Observe\n  deafult: Enabled", 1)))
 		_, offline := v.Validate(ctx, docs[0], "default")
 		online := env.Client.Create(ctx, docs[0].Object.DeepCopy(), client.DryRunAll, client.FieldValidation("Strict"))
 		const want = `strict decoding error: unknown field "spec.deafult"`
@@ -143,7 +143,7 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	})
 
 	t.Run("valid, with the API server's defaults", func(t *testing.T) {
-		docs, _ := parse("policy.yaml", []byte(valid))
+		docs, _ := Parse("policy.yaml", []byte(valid))
 		got, err := v.Validate(ctx, docs[0], "default")
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +158,7 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	})
 
 	t.Run("causes at their lines", func(t *testing.T) {
-		docs, _ := parse("policy.yaml", []byte(strings.Replace(valid, "tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", "tenantID: nope", 1)))
+		docs, _ := Parse("policy.yaml", []byte(strings.Replace(valid, "tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", "tenantID: nope", 1)))
 		_, err := v.Validate(ctx, docs[0], "default")
 		want := `policy.yaml:7: TenantPurchasePolicy default/contoso: spec.tenantID: Invalid value: "nope": tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47`
 		if err == nil || err.Error() != want {

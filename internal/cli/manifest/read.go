@@ -74,7 +74,7 @@ func Read(names []string, stdin io.Reader) ([]Document, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading %s: %w", source, err)
 			}
-			ds, err := parse(source, data)
+			ds, err := Parse(source, data)
 			if err != nil {
 				return nil, err
 			}
@@ -153,8 +153,8 @@ func split(source string, data []byte) ([]chunk, error) {
 // yamlLine finds "line N" in a YAML parser's message.
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-// parse decodes every non-empty document of one file.
-func parse(source string, data []byte) ([]Document, error) {
+// Parse decodes every non-empty document of data, read from source.
+func Parse(source string, data []byte) ([]Document, error) {
 	chunks, err := split(source, data)
 	if err != nil {
 		return nil, err
