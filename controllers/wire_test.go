@@ -12,8 +12,9 @@ const module = "github.com/tenantpolicy/purchase-policy-controller"
 // package, so no package under internal/ (nor the API) imports controllers.
 // The Microsoft clients, tests included, depend on no Kubernetes client code:
 // what needs the cluster (ServiceAccount tokens, the refresh-token Secret,
-// Kubernetes error kinds) lives here, so they build and test without a
-// control plane and a command-line tool can use them as they are.
+// Kubernetes error kinds) lives in internal/clustercreds, so they build and
+// test without a control plane. The command line (kubectl-tpp) shares all of
+// it without importing the controller or a manager.
 func TestImportLayering(t *testing.T) {
 	cases := map[string]struct {
 		packages  []string
@@ -23,6 +24,10 @@ func TestImportLayering(t *testing.T) {
 		"nothing below imports the controller": {
 			packages:  []string{module + "/internal/...", module + "/api/..."},
 			forbidden: []string{module + "/controllers"},
+		},
+		"the command line runs without the controller or a manager": {
+			packages:  []string{module + "/cmd/kubectl-tpp/...", module + "/internal/cli/..."},
+			forbidden: []string{module + "/controllers", "sigs.k8s.io/controller-runtime/pkg/manager"},
 		},
 		"the Microsoft clients know no Kubernetes": {
 			packages:  []string{module + "/internal/m365/..."},

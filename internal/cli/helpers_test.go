@@ -197,3 +197,5 @@ func newNamespace(t *testing.T, env *testsupport.Env) string {
 }
 
 func regexpMust(pattern string) *regexp.Regexp { return regexp.MustCompile(pattern) }
+
+func regexpQuote(s string) string { return regexp.QuoteMeta(s) }
