@@ -125,6 +125,14 @@ docker-build: ## Build the controller image IMG with the Dockerfile (CONTAINER_T
 docker-push: ## Push the image IMG.
 	$(CONTAINER_TOOL) push $(IMG)
 
+.PHONY: build-cli
+build-cli: ## Build the kubectl plugin into bin/kubectl-tpp (with bin/ on PATH: `kubectl tpp ...`).
+	go build -o bin/kubectl-tpp ./cmd/kubectl-tpp
+
+.PHONY: dist-cli
+dist-cli: ## Release archives of the plugin for krew (bin/dist/, VERSION=v0.1.0, PLATFORMS="linux/amd64 ..." to limit) and bin/dist/tpp.yaml, plugins/tpp.yaml rendered for them.
+	bash hack/krew-manifest.sh $(or $(VERSION),v0.1.0) $(PLATFORMS)
+
 ##@ Scale
 
 .PHONY: bench
