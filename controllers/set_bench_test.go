@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // fleetOfSize is a set with n discovered customers and, as the cache holds
@@ -43,7 +44,7 @@ func fleetOfSize(n int) (*v1.TenantPurchasePolicySet, map[string]*v1.TenantPurch
 		c := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "partner", Generation: 1,
 			Labels:          childLabels(set),
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(set, v1.GroupVersion.WithKind("TenantPurchasePolicySet"))}},
-			Spec: childSpec(tpl, id, nil)}
+			Spec: plan.TenantSpec(tpl, id, nil)}
 		c.Status.ObservedGeneration = 1
 		c.Status.Conditions = []metav1.Condition{{Type: v1.ReadyCondition, Status: metav1.ConditionTrue, Reason: v1.ReasonSucceeded},
 			{Type: v1.DriftedCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonInSync}}

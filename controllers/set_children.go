@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // setFieldManager is the field manager the set's controller writes children
@@ -68,56 +69,6 @@ func setTenants(set *v1.TenantPurchasePolicySet) []setTenant {
 		out = append(out, t)
 	}
 	slices.SortFunc(out, func(a, b setTenant) int { return strings.Compare(a.tenantID, b.tenantID) })
-	return out
-}
-
-// childSpec is the template with the tenant's overrides: mode, default and
-// suspend replace the template's, products and offer types are merged by
-// key (an override replaces the template's rule in place, new rules come
-// after), subscriptions replaces the template's as a whole.
-func childSpec(tpl *v1.TenantPurchasePolicyTemplate, tenantID string, o *v1.PolicyOverrides) v1.TenantPurchasePolicySpec {
-	spec := v1.TenantPurchasePolicySpec{TenantID: tenantID, TenantPurchasePolicyTemplate: *tpl.DeepCopy()}
-	if o == nil {
-		return spec
-	}
-	o = o.DeepCopy()
-	t := &spec.TenantPurchasePolicyTemplate
-	if o.Mode != nil {
-		t.Mode = *o.Mode
-	}
-	if o.Default != nil {
-		t.Default = *o.Default
-	}
-	if o.Suspend != nil {
-		t.Suspend = *o.Suspend
-	}
-	if o.Subscriptions != nil {
-		t.Subscriptions = *o.Subscriptions
-	}
-	t.Products = mergeByKey(t.Products, o.Products, func(r v1.ProductRule) string { return r.ProductID })
-	t.OfferTypes = mergeByKey(t.OfferTypes, o.OfferTypes, func(r v1.OfferTypeRule) string { return string(r.OfferType) })
-	return spec
-}
-
-// mergeByKey returns base with each entry of over replacing the entry of
-// the same key in place, and the entries of over with new keys appended.
-func mergeByKey[T any](base, over []T, key func(T) string) []T {
-	if len(over) == 0 {
-		return base
-	}
-	at := make(map[string]int, len(base))
-	out := slices.Clone(base)
-	for i, b := range out {
-		at[key(b)] = i
-	}
-	for _, o := range over {
-		if i, ok := at[key(o)]; ok {
-			out[i] = o
-			continue
-		}
-		at[key(o)] = len(out)
-		out = append(out, o)
-	}
 	return out
 }
 
@@ -230,7 +181,7 @@ func (r *TenantPurchasePolicySetReconciler) planChildren(_ context.Context, s *s
 		if !ok {
 			continue
 		}
-		s.desired = append(s.desired, desiredChild{name: name, tenantID: t.tenantID, spec: childSpec(tpl, t.tenantID, t.overrides)})
+		s.desired = append(s.desired, desiredChild{name: name, tenantID: t.tenantID, spec: plan.TenantSpec(tpl, t.tenantID, t.overrides)})
 	}
 	s.tenants = len(tenants)
 	return nil

@@ -113,9 +113,10 @@ func TestLoginThenControllerUsesTheSecret(t *testing.T) {
 	track := false
 	p := &v1.TenantPurchasePolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "contoso"},
-		Spec: v1.TenantPurchasePolicySpec{TenantID: a.tenant, Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
+		Spec: v1.TenantPurchasePolicySpec{TenantID: a.tenant, TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+			Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
 			Auth:          v1.Auth{ClientID: commerceModuleClientID, RefreshTokenRef: &v1.SecretKeyRef{Name: "contoso-delegated", Key: "refreshToken"}},
-			Subscriptions: v1.SubscriptionTracking{Track: &track}},
+			Subscriptions: v1.SubscriptionTracking{Track: &track}}},
 	}
 	if err := env.Client.Create(ctx, p); err != nil {
 		t.Fatal(err)
@@ -257,7 +258,8 @@ func TestFromPolicy(t *testing.T) {
 func newPolicy(ns, name, tenant string) *v1.TenantPurchasePolicy {
 	return &v1.TenantPurchasePolicy{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: v1.TenantPurchasePolicySpec{TenantID: tenant, Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
-			Auth: v1.Auth{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}}},
+		Spec: v1.TenantPurchasePolicySpec{TenantID: tenant, TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{
+			Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled),
+			Auth: v1.Auth{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecretRef: &v1.SecretKeyRef{Name: "app", Key: "clientSecret"}}}},
 	}
 }

@@ -179,10 +179,15 @@ func (c *checkup) writeProduct(ctx context.Context) result {
 	items := append([]licensing.Item(nil), c.products...)
 	sort.Slice(items, func(i, j int) bool { return items[i].ProductID < items[j].ProductID })
 	it := items[0]
-	if err := c.tenant.SetProduct(ctx, it.ProductID, it.PolicyValue); err != nil {
+	got, err := c.tenant.SetProduct(ctx, it.ProductID, it.PolicyValue)
+	if err != nil {
 		return c.failure(err, "set product")
 	}
-	return result{outcome: pass, detail: fmt.Sprintf("PUT %s (%s) = %s, its current value: accepted", it.ProductID, it.ProductName, it.PolicyValue)}
+	answer := "accepted"
+	if got != nil {
+		answer = "answered " + got.PolicyValue
+	}
+	return result{outcome: pass, detail: fmt.Sprintf("PUT %s (%s) = %s, its current value: %s", it.ProductID, it.ProductName, it.PolicyValue, answer)}
 }
 
 func (c *checkup) graphToken(ctx context.Context) result {
