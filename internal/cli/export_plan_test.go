@@ -116,7 +116,7 @@ func TestPlanShowsExactlyTheChanges(t *testing.T) {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
 	text := run(context.Background(), edited, append(append([]string{"plan", "-f", "-"}, a.creds()...), f.endpoints()...)...)
-	if text.code != ExitChanges || !strings.Contains(text.out, "Plan: 2 changes in 1 of 1 policy.") ||
+	if text.code != ExitChanges || !strings.Contains(text.out, "Plan: 2 changes in 1 of 1 tenant.") ||
 		!regexpMatch(`(?m)^  `+copilot+` +Microsoft 365 Copilot +OnlyTrialsWithoutPaymentMethod +Disabled +rule$`, text.out) {
 		t.Errorf("text plan: %s", text)
 	}
@@ -157,6 +157,25 @@ spec:
 	if n := len(f.sim.Requests(a.tenant).Entries); n != 0 {
 		t.Errorf("an invalid manifest must not reach Microsoft: %d requests", n)
 	}
+
+	set := f.write(t, "set.yaml", `apiVersion: commerce.tenantpolicy.io/v1alpha1
+kind: TenantPurchasePolicySet
+metadata: {name: baseline, namespace: partner}
+spec:
+  template:
+    tenantID: `+a.tenant+`
+    auth: {clientID: `+a.clientID+`, clientSecretRef: {name: partner-app, key: clientSecret}}
+    default: Disabled
+`)
+	r = runArgs(t, append(append([]string{"plan", "-f", set}, a.creds()...), f.endpoints()...)...)
+	for _, want := range []string{
+		"error: " + set + ":4: TenantPurchasePolicySet partner/baseline: spec: Invalid value: a set needs tenants, discovery or both",
+		"error: " + set + ":6: TenantPurchasePolicySet partner/baseline: spec.template.tenantID: Invalid value: the template applies to many tenants and must not set tenantID: list tenants in spec.tenants or discover them with spec.discovery",
+	} {
+		if r.code != ExitError || !strings.Contains(r.errOut, want) {
+			t.Errorf("an invalid set: want exit 1 and\n%s\n%s", want, r)
+		}
+	}
 }
 
 // The exported manifest is accepted by a real API server as it is.
@@ -188,3 +207,83 @@ func TestExportAppliesToTheCluster(t *testing.T) {
 }
 
 func regexpMatch(pattern, s string) bool { return regexpMust(pattern).MatchString(s) }
+
+// A policy set is planned tenant by tenant with the spec each child gets:
+// the template with the tenant's overrides (plan.TenantSpec, the set
+// controller's merge). Discovered customers are named as not planned.
+func TestPlanPolicySet(t *testing.T) {
+	f := newFixture(t)
+	contoso := mixedTenant(t, f, readerPerms...)
+	fabrikam := mixedTenant(t, f) // the partner's multi-tenant app, consented in both tenants
+	if err := f.sim.RegisterApp(fabrikam.tenant, m365sim.App{ClientID: contoso.clientID, Secret: contoso.secret, Permissions: readerPerms}); err != nil {
+		t.Fatal(err)
+	}
+	set := `apiVersion: commerce.tenantpolicy.io/v1alpha1
+kind: TenantPurchasePolicySet
+metadata: {name: baseline, namespace: partner}
+spec:
+  template:
+    auth:
+      clientID: ` + contoso.clientID + `
+      clientSecretRef: {name: partner-app, key: clientSecret}
+    mode: Enforce
+    default: Disabled
+    products:
+      - {productID: ` + copilot + `, policy: OnlyTrialsWithoutPaymentMethod}
+      - {productID: ` + powerBI + `, policy: Enabled}
+  tenants:
+    - tenantID: ` + contoso.tenant + `
+      name: contoso
+    - tenantID: ` + fabrikam.tenant + `
+      name: fabrikam
+      overrides:
+        mode: Observe
+        products:
+          - {productID: ` + powerBI + `, policy: Disabled}
+  discovery:
+    delegatedAdminCustomers:
+      partnerTenantID: ` + contoso.tenant + `
+`
+	creds := []string{"--client-id", contoso.clientID, "--client-secret-file", contoso.secretFile}
+	r := run(context.Background(), set, append(append([]string{"plan", "-f", "-", "-o", "json"}, creds...), f.endpoints()...)...)
+	if r.code != ExitChanges {
+		t.Fatalf("want exit 2: %s", r)
+	}
+	var rep planReport
+	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, r.out)
+	}
+	if len(rep.Policies) != 2 || rep.Changes != 1 || len(rep.Warnings) != 1 {
+		t.Fatalf("want 2 tenants, 1 change and the discovery warning: %+v", rep)
+	}
+	got := map[string]policyPlan{}
+	for _, p := range rep.Policies {
+		got[p.Tenant] = p
+	}
+	if c := got["contoso"]; c.TenantID != contoso.tenant || c.Mode != v1.ModeEnforce || len(c.Changes) != 0 || c.Kind != "TenantPurchasePolicySet" || c.Name != "baseline" {
+		t.Errorf("contoso (the template): %+v", c)
+	}
+	fab := got["fabrikam"]
+	want := []change{{Kind: "product", ID: powerBI, Name: "Power BI Pro", From: "Enabled", To: "Disabled", Why: "rule"}}
+	if diff := cmp.Diff(want, fab.Changes); diff != "" || fab.Mode != v1.ModeObserve || fab.TenantID != fabrikam.tenant {
+		t.Errorf("fabrikam (template with overrides): mode %s, changes (-want +got):\n%s", fab.Mode, diff)
+	}
+	if !strings.Contains(rep.Warnings[0], "not planned, only the 2 listed tenants") {
+		t.Errorf("warning: %q", rep.Warnings[0])
+	}
+
+	text := run(context.Background(), set, append(append([]string{"plan", "-f", "-"}, creds...), f.endpoints()...)...)
+	for _, want := range []string{
+		"TenantPurchasePolicySet partner/baseline, tenant " + fabrikam.tenant + " (fabrikam) (<stdin>:17), Observe: 1 change",
+		"Plan: 1 change in 1 of 2 tenants.",
+	} {
+		if text.code != ExitChanges || !strings.Contains(text.out, want) {
+			t.Errorf("text plan lacks %q: %s", want, text)
+		}
+	}
+	for _, tenant := range []string{contoso.tenant, fabrikam.tenant} {
+		if writes := f.sim.Requests(tenant).Counts["licensing PUT"]; writes != 0 {
+			t.Errorf("plan wrote %d times in %s", writes, tenant)
+		}
+	}
+}

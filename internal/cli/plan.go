@@ -56,14 +56,19 @@ type planReport struct {
 	Policies []policyPlan `json:"policies"`
 	// Changes counts the changes over every policy.
 	Changes int `json:"changes"`
+	// Warnings are what plan could not see (a set's discovered customers).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// policyPlan is what the controller would do for one policy.
+// policyPlan is what the controller would do for one policy, or for one
+// listed tenant of a policy set (Kind TenantPurchasePolicySet, Name the
+// set's, Tenant the listed name).
 type policyPlan struct {
 	Source    string   `json:"source"`
 	Kind      string   `json:"kind"`
 	Namespace string   `json:"namespace"`
 	Name      string   `json:"name"`
+	Tenant    string   `json:"tenant,omitempty"`
 	TenantID  string   `json:"tenantID"`
 	Mode      v1.Mode  `json:"mode"`
 	Suspended bool     `json:"suspended,omitempty"`
@@ -84,23 +89,59 @@ type change struct {
 	Why string `json:"why"`
 }
 
-// planned is a policy read from a manifest, ready to plan.
+// planned is one tenant's spec read from a manifest, ready to plan: a
+// policy's, or a set's template with one listed tenant's overrides.
 type planned struct {
-	doc    manifest.Document
-	policy *v1.TenantPurchasePolicy
+	// source is the file and line of the policy, or of the set's tenant.
+	source         string
+	kind, ns, name string
+	tenant         string
+	spec           v1.TenantPurchasePolicySpec
 }
 
-// kindPlanners turn a validated document of a kind into the policies to plan.
-// A kind whose objects stand for several tenants (a policy set) adds its
-// expansion here.
-var kindPlanners = map[string]func(d manifest.Document, obj *unstructured.Unstructured) ([]planned, error){
-	"TenantPurchasePolicy": func(d manifest.Document, obj *unstructured.Unstructured) ([]planned, error) {
+// expansion is what one validated document stands for: the specs to plan
+// and what plan cannot see.
+type expansion struct {
+	planned  []planned
+	warnings []string
+}
+
+// kindPlanners turn a validated document of a kind into the specs to plan.
+var kindPlanners = map[string]func(d manifest.Document, obj *unstructured.Unstructured) (expansion, error){
+	"TenantPurchasePolicy": func(d manifest.Document, obj *unstructured.Unstructured) (expansion, error) {
 		var p v1.TenantPurchasePolicy
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &p); err != nil {
-			return nil, manifest.Problem{Source: d.Source, Line: d.Line, Message: err.Error()}
+			return expansion{}, manifest.Problem{Source: d.Source, Line: d.Line, Message: err.Error()}
 		}
-		return []planned{{doc: d, policy: &p}}, nil
+		return expansion{planned: []planned{{source: d.Where(), kind: p.Kind, ns: p.Namespace, name: p.Name, spec: p.Spec}}}, nil
 	},
+	"TenantPurchasePolicySet": planSet,
+}
+
+// planSet plans each listed tenant of a set with the spec its child policy
+// gets (plan.TenantSpec, the set controller's own merge of the template and
+// the tenant's overrides). Discovered customers are known only to the
+// cluster, so they are named as not planned.
+func planSet(d manifest.Document, obj *unstructured.Unstructured) (expansion, error) {
+	var set v1.TenantPurchasePolicySet
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &set); err != nil {
+		return expansion{}, manifest.Problem{Source: d.Source, Line: d.Line, Message: err.Error()}
+	}
+	var x expansion
+	for i, t := range set.Spec.Tenants {
+		at := fmt.Sprintf("%s:%d", d.Source, d.LineOf(fmt.Sprintf("spec.tenants[%d]", i)))
+		x.planned = append(x.planned, planned{source: at, kind: set.Kind, ns: set.Namespace, name: set.Name, tenant: t.Name,
+			spec: plan.TenantSpec(&set.Spec.Template.TenantPurchasePolicyTemplate, t.TenantID, t.Overrides)})
+	}
+	where := fmt.Sprintf("%s %s/%s (%s)", set.Kind, set.Namespace, set.Name, d.Where())
+	if disc := set.Spec.Discovery; disc != nil && disc.DelegatedAdminCustomers != nil {
+		x.warnings = append(x.warnings, fmt.Sprintf("%s: the customers discovery finds (delegated admin customers of %s) are not planned, only the %d listed %s",
+			where, disc.DelegatedAdminCustomers.PartnerTenantID, len(set.Spec.Tenants), plural(len(set.Spec.Tenants), "tenant", "tenants")))
+	}
+	if set.Spec.Suspend {
+		x.warnings = append(x.warnings, where+": the set is suspended, so its children keep their specs; the plan shows what they get once it resumes")
+	}
+	return x, nil
 }
 
 func (a *app) plan(ctx context.Context, o planOptions) error {
@@ -110,7 +151,7 @@ func (a *app) plan(ctx context.Context, o planOptions) error {
 	if o.output != "text" && o.output != "json" {
 		return usageError("-o %q: want text or json", o.output)
 	}
-	policies, err := a.readPolicies(ctx, o.files)
+	x, err := a.readPolicies(ctx, o.files)
 	if err != nil {
 		return err
 	}
@@ -122,10 +163,11 @@ func (a *app) plan(ctx context.Context, o planOptions) error {
 		report planReport
 		failed []error
 	)
-	for _, p := range policies {
+	report.Warnings = x.warnings
+	for _, p := range x.planned {
 		pp, err := a.planPolicy(ctx, ms, p)
 		if err != nil {
-			failed = append(failed, fmt.Errorf("%s %s/%s (%s): %s", p.policy.Kind, p.policy.Namespace, p.policy.Name, p.doc.Where(), explain(err)))
+			failed = append(failed, fmt.Errorf("%s: %s", pp.title(), explain(err)))
 			continue
 		}
 		report.Policies = append(report.Policies, pp)
@@ -145,17 +187,17 @@ func (a *app) plan(ctx context.Context, o planOptions) error {
 
 // readPolicies reads and validates every document; any invalid one fails
 // the whole plan with every problem found.
-func (a *app) readPolicies(ctx context.Context, files []string) ([]planned, error) {
+func (a *app) readPolicies(ctx context.Context, files []string) (expansion, error) {
 	docs, err := manifest.Read(files, a.streams.In)
 	if err != nil {
-		return nil, err
+		return expansion{}, err
 	}
 	v, err := manifest.NewValidator()
 	if err != nil {
-		return nil, err
+		return expansion{}, err
 	}
 	var (
-		out      []planned
+		out      expansion
 		problems manifest.Problems
 	)
 	ns := a.kube.namespace()
@@ -175,24 +217,25 @@ func (a *app) readPolicies(ctx context.Context, files []string) ([]planned, erro
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return expansion{}, err
 		}
 		expand, ok := kindPlanners[gvk.Kind]
 		if !ok {
 			problems = append(problems, manifest.Problem{Source: d.Source, Line: d.Line, Message: "plan does not handle " + gvk.Kind + " yet"})
 			continue
 		}
-		ps, err := expand(d, obj)
+		x, err := expand(d, obj)
 		if err != nil {
-			return nil, err
+			return expansion{}, err
 		}
-		out = append(out, ps...)
+		out.planned = append(out.planned, x.planned...)
+		out.warnings = append(out.warnings, x.warnings...)
 	}
 	if len(problems) > 0 {
-		return nil, problems
+		return expansion{}, problems
 	}
-	if len(out) == 0 {
-		return nil, usageError("no TenantPurchasePolicy in %s", strings.Join(files, ", "))
+	if len(out.planned) == 0 && len(out.warnings) == 0 {
+		return expansion{}, usageError("no TenantPurchasePolicy or TenantPurchasePolicySet with listed tenants in %s", strings.Join(files, ", "))
 	}
 	return out, nil
 }
@@ -201,8 +244,8 @@ func (a *app) readPolicies(ctx context.Context, files []string) ([]planned, erro
 // product list, and the offer-type list when the policy has offer-type rules)
 // and computes the controller's plan.
 func (a *app) planPolicy(ctx context.Context, ms *microsoft, p planned) (policyPlan, error) {
-	spec := &p.policy.Spec
-	pp := policyPlan{Source: p.doc.Where(), Kind: p.policy.Kind, Namespace: p.policy.Namespace, Name: p.policy.Name,
+	spec := &p.spec
+	pp := policyPlan{Source: p.source, Kind: p.kind, Namespace: p.ns, Name: p.name, Tenant: p.tenant,
 		TenantID: spec.TenantID, Mode: spec.Mode, Suspended: spec.Suspend, Changes: []change{}}
 	cred, err := a.loadCredential(ctx, strings.ToLower(spec.TenantID))
 	if err != nil {
@@ -250,6 +293,20 @@ func why(s v1.DesiredSource) string {
 	return "default"
 }
 
+// title names the policy, or the set and its listed tenant, and where it
+// was read.
+func (p policyPlan) title() string {
+	name := p.Kind + " " + p.Namespace + "/" + p.Name
+	if p.Kind == "TenantPurchasePolicySet" {
+		name += ", tenant " + p.TenantID
+		if p.Tenant != "" {
+			name += " (" + p.Tenant + ")"
+		}
+		return name + " (" + p.Source + ")"
+	}
+	return name + " (" + p.Source + "), tenant " + p.TenantID
+}
+
 func writePlan(w io.Writer, output string, r planReport) error {
 	if output == "json" {
 		enc := json.NewEncoder(w)
@@ -258,7 +315,7 @@ func writePlan(w io.Writer, output string, r planReport) error {
 	}
 	changed := 0
 	for _, p := range r.Policies {
-		fmt.Fprintf(w, "%s %s/%s (%s), tenant %s, %s%s: %s\n", p.Kind, p.Namespace, p.Name, p.Source, p.TenantID, p.Mode, suspendedNote(p.Suspended), countChanges(p))
+		fmt.Fprintf(w, "%s, %s%s: %s\n", p.title(), p.Mode, suspendedNote(p.Suspended), countChanges(p))
 		if len(p.Changes) > 0 {
 			changed++
 			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -276,12 +333,15 @@ func writePlan(w io.Writer, output string, r planReport) error {
 			fmt.Fprintf(w, "  warning: a rule names %s, which the tenant does not have (the controller reports UnknownProduct and enforces the rest)\n", u)
 		}
 	}
+	for _, warning := range r.Warnings {
+		fmt.Fprintln(w, "warning: "+warning)
+	}
 	switch {
 	case r.Changes == 0:
 		fmt.Fprintln(w, "No changes: every tenant matches its manifest.")
 	default:
 		fmt.Fprintf(w, "Plan: %d %s in %d of %d %s. Enforce mode writes them; Observe mode reports them as drift.\n",
-			r.Changes, plural(r.Changes, "change", "changes"), changed, len(r.Policies), plural(len(r.Policies), "policy", "policies"))
+			r.Changes, plural(r.Changes, "change", "changes"), changed, len(r.Policies), plural(len(r.Policies), "tenant", "tenants"))
 	}
 	return nil
 }

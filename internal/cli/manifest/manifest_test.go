@@ -34,6 +34,24 @@ spec:
       policy: Enabled
 `
 
+const validSet = `apiVersion: commerce.tenantpolicy.io/v1alpha1
+kind: TenantPurchasePolicySet
+metadata:
+  name: baseline
+  namespace: default
+spec:
+  template:
+    auth:
+      clientID: 11111111-2222-3333-4444-555555555555
+      clientSecretRef: {name: partner-app, key: clientSecret}
+    default: Disabled
+  tenants:
+    - tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47
+      name: contoso
+      overrides:
+        mode: Observe
+`
+
 func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -65,8 +83,11 @@ func TestRead(t *testing.T) {
 	if line := docs[1].LineOf("spec.products[1].policy"); line != 19 {
 		t.Errorf("spec.products[1].policy is on line 19 of b.yaml, got %d", line)
 	}
-	if line := docs[1].LineOf("spec.offerTypes[0]"); line != 9 {
-		t.Errorf("a path the document lacks lands on its deepest existing part (spec's content, line 9), got %d", line)
+	if line := docs[1].LineOf("spec.offerTypes[0]"); line != 8 {
+		t.Errorf("a path the document lacks lands on its deepest existing part (the line of spec:, 8), got %d", line)
+	}
+	if line := docs[1].LineOf("spec.auth"); line != 10 {
+		t.Errorf("a mapping is where its key is written (auth:, line 10), not its first field, got %d", line)
 	}
 }
 
@@ -99,20 +120,31 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	}
 	cases := map[string]struct {
 		reason, from, to string
+		set              bool
 	}{
-		"tenant GUID (CEL)":             {"a field CEL rule", "tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", "tenantID: contoso.onmicrosoft.com"},
-		"two auth methods (CEL)":        {"an object CEL rule", "clientSecretRef: {name: contoso-app, key: clientSecret}", "clientSecretRef: {name: contoso-app, key: clientSecret}\n    workloadIdentity: {serviceAccountName: m365}"},
-		"enum":                          {"an OpenAPI enum (blocks the CEL rules)", "default: Disabled", "default: Off"},
-		"duplicate product (list map)":  {"listType=map keys", "CFQ7TTC0H9MP", "CFQ7TTC0MM8R"},
-		"interval below 1m (CEL)":       {"a duration rule", "mode: Observe", "mode: Observe\n  interval: 30s"},
-		"secret name pattern":           {"a pattern", "name: contoso-app", "name: Contoso_App"},
-		"product ID and missing policy": {"several causes at once", "      policy: Enabled\n", "      until: \"2026-01-01T00:00:00Z\"\n"},
-		"bad object name":               {"metadata validation", "name: contoso", "name: Contoso"},
+		"set: template with tenantID (CEL)": {reason: "a set's template rule", from: "    default: Disabled", to: "    default: Disabled\n    tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", set: true},
+		"set: no tenants nor discovery":     {reason: "a set's spec rule", from: "  tenants:\n    - tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47\n      name: contoso\n      overrides:\n        mode: Observe\n", to: "", set: true},
+		"set: override enum":                {reason: "an override's enum", from: "mode: Observe", to: "mode: Watch", set: true},
+		"tenant GUID (CEL)":                 {reason: "a field CEL rule", from: "tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", to: "tenantID: contoso.onmicrosoft.com"},
+		"two auth methods (CEL)":            {reason: "an object CEL rule", from: "clientSecretRef: {name: contoso-app, key: clientSecret}", to: "clientSecretRef: {name: contoso-app, key: clientSecret}\n    workloadIdentity: {serviceAccountName: m365}"},
+		"enum":                              {reason: "an OpenAPI enum (blocks the CEL rules)", from: "default: Disabled", to: "default: Off"},
+		"duplicate product (list map)":      {reason: "listType=map keys", from: "CFQ7TTC0H9MP", to: "CFQ7TTC0MM8R"},
+		"interval below 1m (CEL)":           {reason: "a duration rule", from: "mode: Observe", to: "mode: Observe\n  interval: 30s"},
+		"secret name pattern":               {reason: "a pattern", from: "name: contoso-app", to: "name: Contoso_App"},
+		"product ID and missing policy":     {reason: "several causes at once", from: "      policy: Enabled\n", to: "      until: \"2026-01-01T00:00:00Z\"\n"},
+		"bad object name":                   {reason: "metadata validation", from: "name: contoso", to: "name: Contoso"},
 	}
 	ctx := context.Background()
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			text := strings.Replace(valid, tc.from, tc.to, 1)
+			base := valid
+			if tc.set {
+				base = validSet
+			}
+			text := strings.Replace(base, tc.from, tc.to, 1)
+			if text == base {
+				t.Fatalf("the edit %q did not apply", tc.from)
+			}
 			docs, err := Parse("policy.yaml", []byte(text))
 			if err != nil {
 				t.Fatal(err)

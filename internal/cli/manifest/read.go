@@ -197,7 +197,8 @@ func syntaxProblem(source string, first int, err error) error {
 
 // LineOf returns the line of a field path as the API server writes it
 // (spec.products[2].productID), or the deepest part of it the document
-// has; the document's first line when none.
+// has; the document's first line when none. A mapping key's line is where
+// its key is written (spec:, not the first line under it).
 func (d Document) LineOf(path string) int {
 	n := d.root
 	if n == nil {
@@ -205,11 +206,12 @@ func (d Document) LineOf(path string) int {
 	}
 	best := n.Line
 	for _, seg := range pathSegments(path) {
-		n = child(n, seg)
+		var line int
+		n, line = child(n, seg)
 		if n == nil {
 			break
 		}
-		best = n.Line
+		best = line
 	}
 	return d.Line + best - d.root.Line
 }
@@ -237,24 +239,25 @@ func pathSegments(path string) []string {
 	return out
 }
 
-// child steps into a mapping key or a sequence index ("[2]").
-func child(n *yaml3.Node, seg string) *yaml3.Node {
+// child steps into a mapping key or a sequence index ("[2]") and returns
+// the node and the line that names it (the key's, or the item's).
+func child(n *yaml3.Node, seg string) (*yaml3.Node, int) {
 	if idx, ok := strings.CutPrefix(seg, "["); ok {
 		i, err := strconv.Atoi(strings.TrimSuffix(idx, "]"))
 		if n.Kind != yaml3.SequenceNode || err != nil || i < 0 || i >= len(n.Content) {
-			return nil
+			return nil, 0
 		}
-		return n.Content[i]
+		return n.Content[i], n.Content[i].Line
 	}
 	if n.Kind != yaml3.MappingNode {
-		return nil
+		return nil, 0
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == seg {
-			return n.Content[i+1]
+			return n.Content[i+1], n.Content[i].Line
 		}
 	}
-	return nil
+	return nil, 0
 }
 
 // Problems is a list of Problems; it is an error when not empty.
