@@ -158,6 +158,20 @@ func TestStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	set := &v1.TenantPurchasePolicySet{ObjectMeta: metav1.ObjectMeta{Namespace: nsA, Name: "baseline"},
+		Spec: v1.TenantPurchasePolicySetSpec{
+			Template: v1.PolicySetTemplate{TenantPurchasePolicyTemplate: newPolicy(nsA, "", "").Spec.TenantPurchasePolicyTemplate},
+			Tenants:  []v1.SetTenant{{TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47"}, {TenantID: "0b6c7f3e-5d2a-4c4e-9a51-2f1f0c9d8e7a"}}}}
+	if err := env.Client.Create(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	setDeadline := metav1.NewTime(now.Add(26 * time.Hour).Truncate(time.Second))
+	set.Status.Conditions = []metav1.Condition{{Type: v1.ReadyCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonChildrenStalled, Message: "1 of 2 children Stalled", LastTransitionTime: metav1.Now(), ObservedGeneration: 1}}
+	set.Status.Summary = v1.SetSummary{Tenants: 2, Ready: 1, Drifted: 1, SelfServiceSubscriptions: 3}
+	set.Status.NextFullRefundDeadline = &v1.RefundDeadline{FullRefundUntil: setDeadline, Policy: "baseline-72f988bf", TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47", SubscriptionID: "s9"}
+	if err := env.Client.Status().Update(ctx, set); err != nil {
+		t.Fatal(err)
+	}
 
 	table := run(ctx, "", "status", "--kubeconfig", kubeconfig)
 	if table.code != ExitOK {
@@ -167,24 +181,29 @@ func TestStatus(t *testing.T) {
 		`(?m)^NAMESPACE +NAME +TENANT +MODE +READY +DRIFTED +SELF-SERVICE +FULL REFUND UNTIL +LAST SYNC$`,
 		`(?m)^` + nsA + ` +contoso +72f988bf-86f1-41af-91ab-2d7cd011db47 +Enforce +True +1 \(` + copilot + `\) +2 +` + regexpQuote(soon.UTC().Format(time.RFC3339)) + ` \(in 4h59m\) +3m ago$`,
 		`(?m)^` + nsB + ` +fabrikam +0b6c7f3e-5d2a-4c4e-9a51-2f1f0c9d8e7a +Enforce +False \(SecretNotFound\) +0 +0 +- +never$`,
+		`(?m)^` + nsA + ` +tpps/baseline +2 tenants +Enforce +False \(ChildrenStalled\) +1 tenant +3 +` + regexpQuote(setDeadline.UTC().Format(time.RFC3339)) + ` \(in 1d1h\) +-$`,
 	} {
 		if !regexpMatch(want, table.out) {
 			t.Errorf("table lacks %s\n%s", want, table.out)
 		}
 	}
 	js := run(ctx, "", "status", "--kubeconfig", kubeconfig, "-o", "json")
-	var doc struct{ Policies []policyStatus }
+	var doc struct{ Items []policyStatus }
 	if err := json.Unmarshal([]byte(js.out), &doc); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, js)
 	}
 	byName := map[string]policyStatus{}
-	for _, p := range doc.Policies {
-		byName[p.Namespace+"/"+p.Name] = p
+	for _, p := range doc.Items {
+		byName[p.Kind+" "+p.Namespace+"/"+p.Name] = p
 	}
-	if c := byName[nsA+"/contoso"]; c.FullRefundUntil == nil || !c.FullRefundUntil.Equal(soon.Time) || len(c.Drifted) != 1 || c.SelfService != 2 {
+	if s := byName[kindSet+" "+nsA+"/baseline"]; s.Tenants == nil || *s.Tenants != 2 || s.DriftedTenants == nil || *s.DriftedTenants != 1 ||
+		s.SelfService != 3 || s.FullRefundUntil == nil || !s.FullRefundUntil.Equal(setDeadline.Time) || s.Reason != v1.ReasonChildrenStalled {
+		t.Errorf("set baseline: %+v", s)
+	}
+	if c := byName[kindPolicy+" "+nsA+"/contoso"]; c.FullRefundUntil == nil || !c.FullRefundUntil.Equal(soon.Time) || len(c.Drifted) != 1 || c.SelfService != 2 {
 		t.Errorf("contoso: %+v", c)
 	}
-	if f := byName[nsB+"/fabrikam"]; f.Ready != "False" || f.Reason != v1.ReasonSecretNotFound || f.Message != "Secret x/y not found" {
+	if f := byName[kindPolicy+" "+nsB+"/fabrikam"]; f.Ready != "False" || f.Reason != v1.ReasonSecretNotFound || f.Message != "Secret x/y not found" {
 		t.Errorf("fabrikam: %+v", f)
 	}
 
@@ -202,6 +221,15 @@ func TestStatus(t *testing.T) {
 		}
 		eventually(t, 10*time.Second, "the MODIFIED row", func() bool {
 			return regexpMatch(`(?m)^MODIFIED +`+nsB+` +fabrikam +\S+ +Enforce +True `, out.String())
+		})
+		regional := set.DeepCopy()
+		regional.ObjectMeta = metav1.ObjectMeta{Namespace: nsB, Name: "regional"}
+		regional.Status = v1.TenantPurchasePolicySetStatus{}
+		if err := env.Client.Create(ctx, regional); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the set's ADDED row", func() bool {
+			return regexpMatch(`(?m)^ADDED +`+nsB+` +tpps/regional +0 tenants +Enforce +Unknown `, out.String())
 		})
 		stop()
 		if code := <-done; code != ExitOK {

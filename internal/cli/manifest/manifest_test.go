@@ -192,7 +192,7 @@ func TestValidateMatchesAPIServer(t *testing.T) {
 	t.Run("causes at their lines", func(t *testing.T) {
 		docs, _ := Parse("policy.yaml", []byte(strings.Replace(valid, "tenantID: 72f988bf-86f1-41af-91ab-2d7cd011db47", "tenantID: nope", 1)))
 		_, err := v.Validate(ctx, docs[0], "default")
-		want := `policy.yaml:7: TenantPurchasePolicy default/contoso: spec.tenantID: Invalid value: "nope": tenantID must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47`
+		want := `policy.yaml:7: TenantPurchasePolicy default/contoso: spec.tenantID: Invalid value: "nope": tenantID must be a lower-case GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47; Entra compares tenant IDs case-insensitively, write it in lower case`
 		if err == nil || err.Error() != want {
 			t.Errorf("got  %v\nwant %s", err, want)
 		}
