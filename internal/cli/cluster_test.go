@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,9 +63,10 @@ func startController(t *testing.T, env *testsupport.Env, f *fixture) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-// login completes the device flow (approved through the simulator, as the
-// admin would in a browser), the Secret holds a refresh token that was never
-// printed, and the controller then uses it: the policy becomes Ready.
+// login completes the device flow (authorization_pending, a slow_down, then
+// approved through the simulator, as the admin would in a browser), the
+// Secret holds a refresh token that was never printed, and the controller
+// then uses it: the policy becomes Ready.
 func TestLoginThenControllerUsesTheSecret(t *testing.T) {
 	env, kubeconfig := startCluster(t)
 	f := newFixture(t)
@@ -91,6 +93,13 @@ func TestLoginThenControllerUsesTheSecret(t *testing.T) {
 			}
 		}
 		return code != ""
+	})
+	if _, err := f.sim.SlowDownDeviceCode(a.tenant, code); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the slow_down answer", func() bool {
+		dcs, _ := f.sim.DeviceCodes(a.tenant)
+		return len(dcs) == 1 && dcs[0].IntervalSeconds == 6
 	})
 	if _, err := f.sim.ApproveDeviceCode(a.tenant, code, m365sim.DeviceApproval{UserPrincipalName: "billing@contoso.example", Roles: []string{m365sim.RoleBillingAdmin}}); err != nil {
 		t.Fatal(err)
@@ -127,6 +136,25 @@ func TestLoginThenControllerUsesTheSecret(t *testing.T) {
 	})
 	if v, _ := f.sim.Policy(a.tenant, powerBI); v != m365sim.PolicyDisabled {
 		t.Errorf("the controller enforced through the delegated token: Power BI Pro is %s", v)
+	}
+}
+
+// A code nobody enters expires: login says so in one line with what to do,
+// and writes no Secret.
+func TestLoginCodeExpired(t *testing.T) {
+	env, kubeconfig := startCluster(t)
+	f := newFixtureWith(t, m365sim.Options{DeviceCodeInterval: time.Second, DeviceCodeLifetime: 3 * time.Second})
+	a := mixedTenant(t, f)
+	ns := newNamespace(t, env)
+	r := runArgs(t, append([]string{"login", "--kubeconfig", kubeconfig, "--tenant", a.tenant, "--secret", ns + "/contoso-delegated"}, f.endpoints()...)...)
+	lines := strings.Split(strings.TrimSpace(r.errOut), "\n")
+	last := lines[len(lines)-1]
+	if r.code != ExitError || !strings.HasPrefix(last, "error: ") || !strings.Contains(last, "the sign-in code expired before it was entered (AADSTS70019") || !strings.Contains(last, "run kubectl tpp login again") {
+		t.Errorf("want exit 1 and one line saying to sign in again: %s", r)
+	}
+	var sec corev1.Secret
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "contoso-delegated"}, &sec); !apierrors.IsNotFound(err) {
+		t.Errorf("no Secret may be written for an expired code: %v", err)
 	}
 }
 

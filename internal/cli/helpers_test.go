@@ -35,7 +35,12 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	sim, err := m365sim.New(m365sim.Options{DeviceCodeInterval: time.Second})
+	return newFixtureWith(t, m365sim.Options{DeviceCodeInterval: time.Second})
+}
+
+func newFixtureWith(t *testing.T, opts m365sim.Options) *fixture {
+	t.Helper()
+	sim, err := m365sim.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

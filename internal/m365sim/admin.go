@@ -42,6 +42,7 @@ import (
 //	GET    /_sim/tenants/{tid}/devicecodes              device authorizations ([]DeviceCode)
 //	POST   /_sim/tenants/{tid}/devicecodes/{code}/approve  sign in (DeviceApproval, optional) → User
 //	POST   /_sim/tenants/{tid}/devicecodes/{code}/decline  → DeviceCode
+//	POST   /_sim/tenants/{tid}/devicecodes/{code}/slowdown the next poll answers slow_down → DeviceCode
 //	POST   /_sim/tenants/{tid}/faults                   inject a Fault (latency: "250ms" or nanoseconds)
 //	DELETE /_sim/tenants/{tid}/faults                   clear faults
 //	GET    /_sim/tenants/{tid}/requests                 RequestLog

@@ -21,6 +21,7 @@ func (s *Server) adminAcquisitionRoutes(mux *http.ServeMux, t string) {
 	mux.HandleFunc("GET "+t+"/devicecodes", tenantGet(s.DeviceCodes))
 	mux.HandleFunc("POST "+t+"/devicecodes/{code}/approve", s.adminApproveDeviceCode)
 	mux.HandleFunc("POST "+t+"/devicecodes/{code}/decline", tenantItem("code", s.DeclineDeviceCode))
+	mux.HandleFunc("POST "+t+"/devicecodes/{code}/slowdown", tenantItem("code", s.SlowDownDeviceCode))
 }
 
 // tenantGet answers fn(tenant ID) with 200.

@@ -70,6 +70,9 @@ type DeviceCode struct {
 	ExpiresAt time.Time `json:"expiresAt"`
 	// UserID is the user who approved it.
 	UserID string `json:"userId,omitempty"`
+	// IntervalSeconds is the polling interval the flow enforces now (it
+	// grows by 5 s at every slow_down).
+	IntervalSeconds int `json:"intervalSeconds"`
 }
 
 // DeviceApproval is the user who signs in at the verification URI: an
@@ -87,6 +90,8 @@ type deviceFlow struct {
 	interval                                        time.Duration
 	status, userID                                  string
 	seq                                             int // creation order
+	// slowDown makes the next poll of a pending flow answer slow_down.
+	slowDown bool
 }
 
 // deviceFlows are a tenant's device authorizations (zero value usable).
@@ -116,7 +121,8 @@ func (f *deviceFlow) view(now time.Time) DeviceCode {
 	if st == DeviceCodePending && !now.Before(f.expires) {
 		st = DeviceCodeExpired
 	}
-	return DeviceCode{UserCode: f.userCode, ClientID: f.clientID, Scope: f.scope, Status: st, ExpiresAt: f.expires, UserID: f.userID}
+	return DeviceCode{UserCode: f.userCode, ClientID: f.clientID, Scope: f.scope, Status: st, ExpiresAt: f.expires, UserID: f.userID,
+		IntervalSeconds: wholeSeconds(f.interval)}
 }
 
 // handleDeviceCode serves POST /{tenant}/oauth2/v2.0/devicecode.
@@ -246,7 +252,8 @@ func (f *deviceFlow) poll(now time.Time) *entraError {
 		return entraErr(http.StatusBadRequest, "invalid_grant", 70000, "Provided grant is invalid or malformed. The device code was already redeemed.")
 	case f.status == DeviceCodeApproved:
 		return nil
-	case !last.IsZero() && now.Sub(last) < f.interval:
+	case f.slowDown || (!last.IsZero() && now.Sub(last) < f.interval):
+		f.slowDown = false
 		f.interval += slowDownStep
 		return entraErr(http.StatusBadRequest, "slow_down", 70016, "OAuth 2.0 device flow error. Polling too fast: wait at least %d seconds between requests.", wholeSeconds(f.interval))
 	}
@@ -341,6 +348,19 @@ func (s *Server) DeclineDeviceCode(tenantID, userCode string) (DeviceCode, error
 	var out DeviceCode
 	err := s.withPendingFlow(tenantID, userCode, func(_ *tenant, f *deviceFlow) {
 		f.status = DeviceCodeDeclined
+		out = f.view(s.now())
+	})
+	return out, err
+}
+
+// SlowDownDeviceCode makes the next poll of a pending device code answer
+// slow_down, as Entra may at any poll (under load): the flow's interval
+// grows by 5 s, and a client that does not wait that much longer is told
+// slow_down again.
+func (s *Server) SlowDownDeviceCode(tenantID, userCode string) (DeviceCode, error) {
+	var out DeviceCode
+	err := s.withPendingFlow(tenantID, userCode, func(_ *tenant, f *deviceFlow) {
+		f.slowDown = true
 		out = f.view(s.now())
 	})
 	return out, err

@@ -106,6 +106,29 @@ func TestDeviceCodeFlow(t *testing.T) {
 	}
 }
 
+// SlowDownDeviceCode: the next poll, on time, answers slow_down once and
+// the interval grows by 5 s; a poll that waits that long is pending again.
+func TestDeviceCodeSlowDownOnDemand(t *testing.T) {
+	f := newFixture(t, nil)
+	dc := f.startDevice(t, CommerceModuleClientID, licScopeOffline)
+	userCode, deviceCode := dc["user_code"].(string), dc["device_code"].(string)
+	wantEntraError(t, "first poll", f.pollDevice(t, CommerceModuleClientID, deviceCode), "authorization_pending", 70016)
+	r := f.do(t, "POST", f.admin("/devicecodes/"+userCode+"/slowdown"), "", nil, nil)
+	var view DeviceCode
+	if r.status != 200 || jsonUnmarshal(r.body, &view) != nil || view.IntervalSeconds != 5 {
+		t.Fatalf("slowdown: %d %s", r.status, r.body)
+	}
+	f.clock.Advance(5 * time.Second)
+	wantEntraError(t, "a poll on time after slowdown", f.pollDevice(t, CommerceModuleClientID, deviceCode), "slow_down", 70016)
+	f.clock.Advance(5 * time.Second)
+	wantEntraError(t, "a poll at the old interval", f.pollDevice(t, CommerceModuleClientID, deviceCode), "slow_down", 70016)
+	f.clock.Advance(15 * time.Second)
+	wantEntraError(t, "a poll at the grown interval", f.pollDevice(t, CommerceModuleClientID, deviceCode), "authorization_pending", 70016)
+	if codes, _ := f.sim.DeviceCodes(f.tenant); len(codes) != 1 || codes[0].IntervalSeconds != 15 {
+		t.Errorf("device codes: %+v", codes)
+	}
+}
+
 func TestDeviceCodeDeclinedExpiredAndUnknown(t *testing.T) {
 	f := newFixture(t, nil)
 	declined := f.startDevice(t, CommerceModuleClientID, licScopeOffline)

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +104,85 @@ func TestDeviceCodeRefusals(t *testing.T) {
 			t.Fatalf("want invalid_resource AADSTS500011, got %v", err)
 		}
 	})
+}
+
+// tokenPolls are the times of the device code polls the simulator saw.
+func (s *simFixture) tokenPolls() []time.Time {
+	var out []time.Time
+	for _, e := range s.sim.Requests(s.tenant).Entries {
+		if e.Endpoint == "authority" && e.Route == "token" {
+			out = append(out, e.Time)
+		}
+	}
+	return out
+}
+
+// authorization_pending keeps polling at the interval; slow_down makes every
+// later poll wait 5 s more (RFC 8628 §3.5). A client that ignored it would
+// poll again after 1 s and, the code being approved by then, be answered:
+// the gap after the slow_down is what proves it waited.
+func TestDeviceCodeSlowDown(t *testing.T) {
+	s := deviceSim(t, m365sim.TenantConfig{})
+	approved := make(chan error, 1)
+	res, _, err := s.signIn(t, func(code string) error {
+		if _, err := s.sim.SlowDownDeviceCode(s.tenant, code); err != nil {
+			return err
+		}
+		go func() { // approve once the slow_down was answered (the interval grew)
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if dcs, _ := s.sim.DeviceCodes(s.tenant); len(dcs) == 1 && dcs[0].IntervalSeconds == 6 {
+					_, err := s.sim.ApproveDeviceCode(s.tenant, code, m365sim.DeviceApproval{Roles: []string{m365sim.RoleBillingAdmin}})
+					approved <- err
+					return
+				}
+			}
+			approved <- errors.New("the simulator never answered slow_down")
+		}()
+		return nil
+	})
+	if err := <-approved; err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || res.RefreshToken == "" {
+		t.Fatalf("sign-in after slow_down: %v", err)
+	}
+	polls := s.tokenPolls()
+	if len(polls) != 2 {
+		t.Fatalf("want 2 polls (slow_down, then the tokens), got %d", len(polls))
+	}
+	if gap := polls[1].Sub(polls[0]); gap < 6*time.Second-100*time.Millisecond {
+		t.Errorf("after slow_down the client waited %v, want the 1 s interval + 5 s", gap)
+	}
+}
+
+// A code nobody enters expires: the flow ends with expired_token (Entra's
+// AADSTS70019), without waiting for the caller's deadline.
+func TestDeviceCodeExpired(t *testing.T) {
+	sim, err := m365sim.New(m365sim.Options{DeviceCodeInterval: time.Second, DeviceCodeLifetime: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Close)
+	if _, err := sim.AddTenant(m365sim.TenantConfig{ID: testTenant}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProvider(Options{AuthorityHost: sim.Endpoints().AuthorityHost, HTTPClient: sim.HTTPClient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &simFixture{sim: sim, tenant: testTenant, provider: p}
+	start := time.Now()
+	_, _, err = s.signIn(t, func(string) error { return nil })
+	if e, ok := m365.AsError(err); !ok || e.Code != "expired_token" || !strings.HasPrefix(e.Reason, "AADSTS70019") {
+		t.Fatalf("want expired_token AADSTS70019, got %v", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the flow ran %v past the code's 3 s lifetime", took)
+	}
+	if n := len(s.tokenPolls()); n < 2 {
+		t.Errorf("authorization_pending must keep it polling: %d polls", n)
+	}
 }
