@@ -253,6 +253,9 @@ spec:
 	if err := json.Unmarshal([]byte(r.out), &rep); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, r.out)
 	}
+	if strings.Contains(r.out, "null") {
+		t.Errorf("-o json: a tenant without changes has \"changes\": [], not null:\n%s", r.out)
+	}
 	if len(rep.Policies) != 2 || rep.Changes != 1 || len(rep.Warnings) != 1 {
 		t.Fatalf("want 2 tenants, 1 change and the discovery warning: %+v", rep)
 	}

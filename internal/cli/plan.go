@@ -267,7 +267,7 @@ func (a *app) planPolicy(ctx context.Context, ms *microsoft, p planned) (policyP
 		}
 	}
 	pl := plan.Compute(spec, products, offers, time.Now())
-	pp.Changes = append(changesOf("product", pl.Products), changesOf("offerType", pl.OfferTypes)...)
+	pp.Changes = append(append(pp.Changes, changesOf("product", pl.Products)...), changesOf("offerType", pl.OfferTypes)...)
 	pp.Unknown = pl.Unknown
 	return pp, nil
 }
