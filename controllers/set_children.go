@@ -2,8 +2,8 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -312,29 +312,14 @@ func childLabels(set *v1.TenantPurchasePolicySet) map[string]string {
 	return out
 }
 
-// appliedLabelKeys are the label keys the set's field manager applied to
-// the child last time (from its managed fields).
+// appliedLabelKeys are the label keys the set applied to the child last
+// time, from its SetLabelsAnnotation.
 func appliedLabelKeys(c *v1.TenantPurchasePolicy) []string {
-	var keys []string
-	for _, mf := range c.ManagedFields {
-		if mf.Manager != setFieldManager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
-			continue
-		}
-		var fields struct {
-			Metadata struct {
-				Labels map[string]json.RawMessage `json:"f:labels"`
-			} `json:"f:metadata"`
-		}
-		if json.Unmarshal(mf.FieldsV1.Raw, &fields) != nil {
-			continue
-		}
-		for k := range fields.Metadata.Labels {
-			if name, ok := strings.CutPrefix(k, "f:"); ok {
-				keys = append(keys, name)
-			}
-		}
+	v := c.Annotations[v1.SetLabelsAnnotation]
+	if v == "" {
+		return nil
 	}
-	return keys
+	return strings.Split(v, ",")
 }
 
 // controlledBy tells whether the set is the child's controller.
@@ -384,7 +369,9 @@ func childApplyObject(set *v1.TenantPurchasePolicySet, d desiredChild) (*unstruc
 	u.SetGroupVersionKind(v1.GroupVersion.WithKind("TenantPurchasePolicy"))
 	u.SetNamespace(set.Namespace)
 	u.SetName(d.name)
-	u.SetLabels(childLabels(set))
+	labels := childLabels(set)
+	u.SetLabels(labels)
+	u.SetAnnotations(map[string]string{v1.SetLabelsAnnotation: strings.Join(slices.Sorted(maps.Keys(labels)), ",")})
 	u.SetOwnerReferences([]metav1.OwnerReference{*metav1.NewControllerRef(set, v1.GroupVersion.WithKind("TenantPurchasePolicySet"))})
 	return u, nil
 }

@@ -121,8 +121,6 @@ func TestChildMatches(t *testing.T) {
 		Spec: v1.TenantPurchasePolicySetSpec{ChildLabels: map[string]v1.LabelValue{"shard": "a"}}}
 	d := desiredChild{name: "s-contoso", tenantID: tA, spec: v1.TenantPurchasePolicySpec{TenantID: tA,
 		TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: v1.ModeEnforce, Default: v1.RulePolicy(v1.PolicyDisabled)}}}
-	applied := metav1.ManagedFieldsEntry{Manager: setFieldManager, Operation: metav1.ManagedFieldsOperationApply,
-		FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:commerce.tenantpolicy.io/set":{},"f:shard":{},"f:old":{}}}}`)}}
 	child := func(edit func(*v1.TenantPurchasePolicy)) *v1.TenantPurchasePolicy {
 		c := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: d.name, Namespace: "ns",
 			Labels:          map[string]string{v1.SetLabel: "s", "shard": "a", "team": "x"},
@@ -140,7 +138,12 @@ func TestChildMatches(t *testing.T) {
 		"suspended by hand":                          {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Suspend = true })},
 		"a childLabels label removed":                {child: child(func(c *v1.TenantPurchasePolicy) { delete(c.Labels, "shard") })},
 		"the set label changed":                      {child: child(func(c *v1.TenantPurchasePolicy) { c.Labels[v1.SetLabel] = "other" })},
-		"a label the set applied and no longer sets": {child: child(func(c *v1.TenantPurchasePolicy) { c.ManagedFields = []metav1.ManagedFieldsEntry{applied} })},
+		"a label the set applied and no longer sets": {child: child(func(c *v1.TenantPurchasePolicy) {
+			c.Annotations = map[string]string{v1.SetLabelsAnnotation: v1.SetLabel + ",old,shard"}
+		})},
+		"the labels the set applied, still wanted": {child: child(func(c *v1.TenantPurchasePolicy) {
+			c.Annotations = map[string]string{v1.SetLabelsAnnotation: v1.SetLabel + ",shard"}
+		}), want: true},
 		"owned by another controller":                {child: child(func(c *v1.TenantPurchasePolicy) { c.OwnerReferences[0].UID = "other" })},
 	}
 	for name, tc := range cases {
@@ -178,5 +181,8 @@ func TestChildApplyObject(t *testing.T) {
 	}
 	if u.GetLabels()[v1.SetLabel] != "s" {
 		t.Errorf("labels %v", u.GetLabels())
+	}
+	if got := u.GetAnnotations()[v1.SetLabelsAnnotation]; got != v1.SetLabel {
+		t.Errorf("the child names the labels the set applied in %s: %q, want %q", v1.SetLabelsAnnotation, got, v1.SetLabel)
 	}
 }

@@ -8,6 +8,11 @@ import (
 // its value is the set's name.
 const SetLabel = "commerce.tenantpolicy.io/set"
 
+// SetLabelsAnnotation names, comma-separated and sorted, the label keys the
+// set applied to a child, so the set can tell which labels to take away when
+// its childLabels change (the controller's cache holds no managed fields).
+const SetLabelsAnnotation = "commerce.tenantpolicy.io/set-labels"
+
 // Bounds of a set, as the CRD schema states them (the markers below).
 const (
 	// MaxSetTenants bounds spec.tenants and spec.discovery.delegatedAdminCustomers.exclude.
