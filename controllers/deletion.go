@@ -51,9 +51,12 @@ func (r *TenantPurchasePolicyReconciler) restore(ctx context.Context, s *syncSta
 	}
 	offers := 0
 	if len(p.Status.OfferTypes) > 0 {
-		current, _, err := s.policies.ListOfferTypes(ctx)
+		current, info, err := s.policies.ListOfferTypes(ctx)
 		if err != nil {
 			return classify(err)
+		}
+		if s.productList != nil {
+			s.productList.Add(info)
 		}
 		if offers, err = restoreList(ctx, p.Status.OfferTypes, current, s.policies.SetOfferType); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
@@ -32,10 +33,13 @@ func (r *TenantPurchasePolicyReconciler) observeTenant(ctx context.Context, s *s
 		return errEmptyProductList
 	}
 	s.products, s.unlisted = products, int32(info.Invalid)
+	s.productList = &info
 	if len(p.Spec.OfferTypes) > 0 {
-		if s.offerTypes, _, err = s.policies.ListOfferTypes(ctx); err != nil {
+		var more m365.ListInfo
+		if s.offerTypes, more, err = s.policies.ListOfferTypes(ctx); err != nil {
 			return classify(err)
 		}
+		info.Add(more)
 	}
 	now := metav1.NewTime(s.now)
 	if p.Status.AuthenticatedAt == nil {

@@ -31,6 +31,7 @@ func recordStatus(s *syncState, o outcome) {
 	setDrifted(s)
 	setConflict(s)
 	setTracking(s)
+	setListAnomalies(s)
 	dropped := st.Summary.ProductsDropped
 	if s.acted {
 		dropped = s.productsDropped

@@ -161,6 +161,28 @@ var _ = Describe("hardening", func() {
 		Expect(sim.Policy(t.ID, copilotID)).To(Equal(enabled), "Restore still puts it back")
 	})
 
+	It("counts what Microsoft's lists held beyond the items used, announces it, and clears it when the lists are clean", func() {
+		t := newTenant()
+		p := policyFor(t, "anomalies")
+		track := true
+		p.Spec.Subscriptions.Track = &track
+		createPolicy(p)
+		Expect(waitReady(p).Status.ListAnomalies).To(BeNil(), "clean lists leave no trace")
+		Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointGraph, Method: "GET", PathPrefix: "/v1.0/directory/subscriptions",
+			Answer: m365sim.AnswerDuplicateItems, N: 1})).To(Succeed())
+		Expect(sim.InjectFault(t.ID, m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Method: "GET", Answer: m365sim.AnswerDuplicateItems, N: 2})).To(Succeed())
+		DeferCleanup(sim.ClearFaults, t.ID)
+
+		got := resync(p)
+		Expect(got.Status.ListAnomalies).To(Equal(&v1.ListAnomalies{Products: &v1.ListCounts{Duplicates: 2}, Subscriptions: &v1.ListCounts{Duplicates: 1}}))
+		Expect(eventsOf(p, v1.EventListAnomalies)[v1.EventListAnomalies]).To(ConsistOf(And(
+			ContainSubstring("product list: 2 duplicate"), ContainSubstring("subscription lists: 1 duplicate"))))
+		Expect(got.Status.Subscriptions.SelfService).To(HaveLen(len(uniqueIDs(got.Status.Subscriptions.SelfService))), "no subscription twice")
+
+		sim.ClearFaults(t.ID)
+		Expect(resync(p).Status.ListAnomalies).To(BeNil(), "clean lists again")
+	})
+
 	DescribeTable("records a product list the API server would refuse in status, bounded",
 		func(fault m365sim.Fault, check func(*v1.TenantPurchasePolicy)) {
 			t := newTenant()
@@ -178,9 +200,18 @@ var _ = Describe("hardening", func() {
 		Entry("duplicate product IDs", m365sim.Fault{Answer: m365sim.AnswerDuplicateItems, N: 3}, func(got *v1.TenantPurchasePolicy) {
 			Expect(got.Status.Products).To(HaveLen(productCount))
 			Expect(condition(got, v1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
+			Expect(got.Status.ListAnomalies).NotTo(BeNil())
+			Expect(got.Status.ListAnomalies.Products).To(Equal(&v1.ListCounts{Duplicates: 3}), "the duplicates dropped are counted")
+			Expect(eventsOf(got, v1.EventListAnomalies)[v1.EventListAnomalies]).To(ConsistOf(ContainSubstring("product list: 3 duplicate and 0 unusable item(s) dropped, 0 cut to fit")))
 		}),
 		Entry("a 300-character name", m365sim.Fault{Answer: m365sim.AnswerLongName, ItemID: copilotID, N: 300}, func(got *v1.TenantPurchasePolicy) {
 			Expect(len([]rune(productStatus(got, copilotID).Name))).To(BeNumerically("<=", v1.MaxNameLength))
+			Expect(got.Status.ListAnomalies.Products).To(Equal(&v1.ListCounts{Truncated: 1}), "the cut name is counted")
+		}),
+		Entry("null items", m365sim.Fault{Answer: m365sim.AnswerNullItems, N: 2}, func(got *v1.TenantPurchasePolicy) {
+			Expect(got.Status.Products).To(HaveLen(productCount))
+			Expect(got.Status.ListAnomalies.Products).To(Equal(&v1.ListCounts{Invalid: 2}), "the unusable items dropped are counted")
+			Expect(got.Status.Summary.ProductsDropped).To(Equal(int32(2)))
 		}),
 		Entry("more than 256 products", m365sim.Fault{Answer: m365sim.AnswerManyItems, N: 250}, func(got *v1.TenantPurchasePolicy) {
 			Expect(got.Status.Products).To(HaveLen(v1.MaxProducts))
@@ -209,3 +240,12 @@ var _ = Describe("hardening", func() {
 		Expect(get(p).Status.Products).To(HaveLen(v1.MaxProducts))
 	})
 })
+
+// uniqueIDs is the set of subscription IDs of a status list.
+func uniqueIDs(subs []v1.SelfServiceSubscription) map[string]bool {
+	ids := map[string]bool{}
+	for _, e := range subs {
+		ids[e.ID] = true
+	}
+	return ids
+}

@@ -27,6 +27,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/clustercreds"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
@@ -90,7 +91,11 @@ type syncState struct {
 	// unlisted counts the items of the product list the client could not
 	// return (no usable ID); they count as dropped in status.
 	unlisted int32
-	plan     *plan.Plan
+	// productList and subscriptionList are what this run's product (and
+	// offer-type) lists and Graph's subscription lists held beyond the items
+	// used (status.listAnomalies); nil when not read.
+	productList, subscriptionList *m365.ListInfo
+	plan                          *plan.Plan
 
 	// err stops the remaining steps; retryErr (a product Microsoft is not
 	// ready to write: softRetry) and softErr (unknown products, rejected or

@@ -34,11 +34,12 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 		s.tracking = &trackingOutcome{disabled: true}
 		return nil
 	}
-	dir, err := readDirectory(ctx, s.directory)
+	dir, info, err := readDirectory(ctx, s.directory)
 	if err != nil {
 		s.tracking = degraded(err)
 		return nil
 	}
+	s.subscriptionList = &info
 	t := newTracker(s, dir)
 	seen := map[string]bool{}
 	for _, sub := range dir.selfService {
@@ -58,17 +59,19 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 	return nil
 }
 
-// readDirectory reads this run's subscriptions and subscribed SKUs.
-func readDirectory(ctx context.Context, d TenantDirectory) (directoryView, error) {
-	subs, _, err := d.ListSubscriptions(ctx)
+// readDirectory reads this run's subscriptions and subscribed SKUs, and
+// what both answers held beyond the items returned.
+func readDirectory(ctx context.Context, d TenantDirectory) (directoryView, m365.ListInfo, error) {
+	subs, info, err := d.ListSubscriptions(ctx)
 	if err != nil {
-		return directoryView{}, err
+		return directoryView{}, m365.ListInfo{}, err
 	}
-	skus, _, err := d.ListSubscribedSkus(ctx)
+	skus, more, err := d.ListSubscribedSkus(ctx)
 	if err != nil {
-		return directoryView{}, err
+		return directoryView{}, m365.ListInfo{}, err
 	}
-	return newDirectoryView(subs, skus), nil
+	info.Add(more)
+	return newDirectoryView(subs, skus), info, nil
 }
 
 // tracker carries one run of subscription tracking: what Graph answered,

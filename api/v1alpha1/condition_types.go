@@ -150,6 +150,9 @@ const (
 	EventTakeoverDetected     = "TakeoverDetected"
 	EventCancellationDetected = "CancellationDetected"
 	EventTrialExpired         = "TrialExpired"
+	// EventListAnomalies (Warning): a Microsoft list held duplicate,
+	// unusable or over-long items (status.listAnomalies).
+	EventListAnomalies = "ListAnomalies"
 )
 
 // Conditions of a TenantPurchasePolicySet. Ready, Reconciling and Stalled

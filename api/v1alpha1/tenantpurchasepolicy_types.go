@@ -692,6 +692,43 @@ type TenantPurchasePolicyStatus struct {
 	// RestoreSkipped).
 	// +optional
 	RestoreAttempts int32 `json:"restoreAttempts,omitempty"`
+
+	// listAnomalies counts what the last sync's Microsoft lists held that
+	// the controller did not take as answered: duplicate items (the first
+	// kept), items dropped as unusable (null, wrong shape, no ID or an ID
+	// longer than 64 characters) and items with a text field cut to fit.
+	// Absent when the lists were clean. A change is announced with a
+	// Warning Event ListAnomalies.
+	// +optional
+	ListAnomalies *ListAnomalies `json:"listAnomalies,omitempty"`
+}
+
+// ListAnomalies counts, per Microsoft list of the last sync, what its answer
+// held beyond the items the controller used.
+type ListAnomalies struct {
+	// products is the licensing API's product and offer-type lists.
+	// +optional
+	Products *ListCounts `json:"products,omitempty"`
+	// subscriptions is Graph's directory subscriptions and subscribed SKUs
+	// (kept from an earlier sync when tracking could not read them).
+	// +optional
+	Subscriptions *ListCounts `json:"subscriptions,omitempty"`
+}
+
+// ListCounts is what one list answer held beyond the items used.
+type ListCounts struct {
+	// duplicates is the number of items dropped because an earlier item of
+	// the same answer (any page) had the same ID.
+	// +optional
+	Duplicates int32 `json:"duplicates,omitempty"`
+	// invalid is the number of items dropped as unusable: null, not of the
+	// expected shape, without an ID or with one longer than 64 characters.
+	// +optional
+	Invalid int32 `json:"invalid,omitempty"`
+	// truncated is the number of items kept with a text field cut to its
+	// bound (ending in …) or an over-long secondary ID cleared.
+	// +optional
+	Truncated int32 `json:"truncated,omitempty"`
 }
 
 // TenantPurchasePolicy declares the self-service purchase policy of one

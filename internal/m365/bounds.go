@@ -41,6 +41,13 @@ type ListInfo struct {
 // Dropped is the number of items of the answer that were not returned.
 func (i ListInfo) Dropped() int { return i.Duplicates + i.Invalid }
 
+// Add counts another answer's items in i (two lists read as one).
+func (i *ListInfo) Add(o ListInfo) {
+	i.Duplicates += o.Duplicates
+	i.Invalid += o.Invalid
+	i.Truncated += o.Truncated
+}
+
 // Bounder bounds the string fields of one item in place and remembers
 // whether it changed any.
 type Bounder struct{ Changed bool }
