@@ -57,6 +57,7 @@ type config struct {
 	deviceInterval, deviceLife   time.Duration
 	latency, jitter              time.Duration
 	throttle                     m365sim.Throttle
+	chaos                        m365sim.Chaos
 	lifecycle                    m365sim.Lifecycle
 	sinkPort, maxLogEntries      int
 }
@@ -105,6 +106,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.jitter, "latency-jitter", defaultJitter, "uniform jitter (±) around --latency")
 	fs.Float64Var(&c.throttle.Rate, "throttle-rate", defaultThrottleRate, "requests per second per tenant, app and service before 429 (0 = no throttling)")
 	fs.IntVar(&c.throttle.Burst, "throttle-burst", defaultThrottleBurst, "token bucket size per tenant, app and service")
+	fs.Float64Var(&c.chaos.ErrorRate, "error-rate", 0, "share of calls answered 500, 502, 503 or 504 at random (0.2 = 20%)")
+	fs.Float64Var(&c.chaos.DropRate, "drop-rate", 0, "share of calls whose connection is closed without an answer")
+	fs.StringVar(&c.chaos.RetryAfter, "error-retry-after", "", "Retry-After sent with the random 503s (\"\" = none)")
 	fs.DurationVar(&c.lifecycle.Warning, "lifecycle-warning", m365sim.DefaultWarningPeriod, "how long a cancelled subscription stays Warning (users keep licences)")
 	fs.DurationVar(&c.lifecycle.Suspended, "lifecycle-suspended", m365sim.DefaultSuspendedPeriod, "how long it then stays Suspended before Deleted")
 	fs.IntVar(&c.sinkPort, "leak-sink-port", 0, "port of the plain-HTTP leak sink redirect faults point at (0 = any)")
@@ -134,7 +138,7 @@ func start(args []string, out io.Writer) (*m365sim.Server, error) {
 	sim, err := m365sim.New(m365sim.Options{Addr: c.addr, Ports: [3]int{c.authPort, c.licPort, c.graphPort}, CAFile: c.caFile,
 		TokenLifetime: c.tokenLifetime, PageSize: c.pageSize, Seed: c.seed,
 		DeviceCodeInterval: c.deviceInterval, DeviceCodeLifetime: c.deviceLife,
-		Latency: c.latency, LatencyJitter: c.jitter, Throttle: c.throttle, Lifecycle: c.lifecycle,
+		Latency: c.latency, LatencyJitter: c.jitter, Throttle: c.throttle, Chaos: c.chaos, Lifecycle: c.lifecycle,
 		LeakSinkPort: c.sinkPort, MaxLogEntries: c.maxLogEntries})
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 
 // faultAdminRoutes adds the admin routes of the misbehaviour toolkit:
 //
-//	GET    /_sim/traffic                                {latency, latencyJitter, throttle{rate, burst}}
+//	GET    /_sim/traffic                                {latency, latencyJitter, throttle{rate, burst}, chaos{errorRate, dropRate, retryAfter}}
 //	PUT    /_sim/traffic                                change any of them (durations "150ms" or nanoseconds)
 //	GET    /_sim/requests                               RequestStats of the whole fleet
 //	DELETE /_sim/requests                               reset every tenant's request log

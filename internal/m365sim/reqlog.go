@@ -1,6 +1,7 @@
 package m365sim
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ type RequestLog struct {
 	EarlyRequests int `json:"earlyRequests"`
 	// Throttled counts 429 answers (throttling and injected faults).
 	Throttled int `json:"throttled"`
+	// Failed counts, per "<endpoint> <METHOD>", the requests not answered
+	// 2xx (dropped connections included): a client's retries of a write
+	// are at most these.
+	Failed map[string]int `json:"failed"`
 }
 
 // RequestEntry is one logged request.
@@ -52,6 +57,7 @@ type RequestEntry struct {
 
 type requestLog struct {
 	counts    map[string]int
+	failed    map[string]int
 	entries   []RequestEntry
 	early     int
 	throttled int
@@ -59,11 +65,10 @@ type requestLog struct {
 
 // Requests returns a copy of a tenant's request log (empty for unknown tenants).
 func (s *Server) Requests(tenantID string) RequestLog {
-	out := RequestLog{Counts: map[string]int{}, Entries: []RequestEntry{}}
+	out := RequestLog{Counts: map[string]int{}, Entries: []RequestEntry{}, Failed: map[string]int{}}
 	_ = s.withTenant(tenantID, func(t *tenant) error {
-		for k, v := range t.log.counts {
-			out.Counts[k] = v
-		}
+		maps.Copy(out.Counts, t.log.counts)
+		maps.Copy(out.Failed, t.log.failed)
 		out.Entries = append(out.Entries, t.log.entries...)
 		out.EarlyRequests, out.Throttled = t.log.early, t.log.throttled
 		return nil
@@ -113,6 +118,12 @@ func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) 
 	}
 	if rec.status == http.StatusTooManyRequests {
 		t.log.throttled++
+	}
+	if rec.status < 200 || rec.status > 299 {
+		if t.log.failed == nil {
+			t.log.failed = map[string]int{}
+		}
+		t.log.failed[e.Endpoint+" "+e.Method]++
 	}
 	if len(t.log.entries) >= t.logCap {
 		n := copy(t.log.entries, t.log.entries[max(1, t.logCap/10):])

@@ -79,6 +79,8 @@ type Options struct {
 	// Throttle is Microsoft-style throttling per tenant, app and endpoint
 	// (Rate 0 = off).
 	Throttle Throttle
+	// Chaos fails a share of the calls at random (default off).
+	Chaos Chaos
 	// Lifecycle is how long an ending subscription stays Warning and
 	// Suspended (defaults: 30 and 90 days).
 	Lifecycle Lifecycle
@@ -156,7 +158,10 @@ func New(opts Options) (*Server, error) {
 	for i := range s.origins {
 		s.origins[i] = "https://" + net.JoinHostPort(opts.Addr, "443")
 	}
-	s.setTraffic(Traffic{Latency: opts.Latency, LatencyJitter: opts.LatencyJitter, Throttle: opts.Throttle})
+	if err := opts.Chaos.validate(); err != nil {
+		return nil, err
+	}
+	s.setTraffic(Traffic{Latency: opts.Latency, LatencyJitter: opts.LatencyJitter, Throttle: opts.Throttle, Chaos: opts.Chaos})
 	s.handlers = s.routes()
 	return s, nil
 }

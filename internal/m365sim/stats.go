@@ -13,6 +13,8 @@ type RequestStats struct {
 	// EarlyRequests and Throttled sum the tenants' counters.
 	EarlyRequests int `json:"earlyRequests"`
 	Throttled     int `json:"throttled"`
+	// Failed sums the tenants' RequestLog.Failed (same keys).
+	Failed map[string]int `json:"failed"`
 	// Unattributed counts requests refused before a tenant was known (no or
 	// bad token, unknown tenant); they are in no tenant's log.
 	Unattributed int `json:"unattributed"`
@@ -21,7 +23,7 @@ type RequestStats struct {
 
 // RequestStats sums the request logs of every tenant.
 func (s *Server) RequestStats() RequestStats {
-	out := RequestStats{Counts: map[string]int{}, Unattributed: int(s.unattributed.Load())}
+	out := RequestStats{Counts: map[string]int{}, Failed: map[string]int{}, Unattributed: int(s.unattributed.Load())}
 	for _, t := range s.allTenants() {
 		t.mu.Lock()
 		for k, v := range t.log.counts {
@@ -29,6 +31,9 @@ func (s *Server) RequestStats() RequestStats {
 		}
 		out.EarlyRequests += t.log.early
 		out.Throttled += t.log.throttled
+		for k, v := range t.log.failed {
+			out.Failed[k] += v
+		}
 		t.mu.Unlock()
 		out.Tenants++
 	}

@@ -37,7 +37,7 @@ func TestFleetRequestStats(t *testing.T) {
 		"authority POST": 2, "authority POST token": 2,
 		"licensing GET": 2, "licensing GET products": 2,
 		"licensing PUT": 1, "licensing PUT product": 1,
-	}, EarlyRequests: 1, Throttled: 1, Unattributed: 1, Tenants: 2}
+	}, EarlyRequests: 1, Throttled: 1, Failed: map[string]int{"licensing GET": 1}, Unattributed: 1, Tenants: 2}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("GET /_sim/requests (-want +got):\n%s", diff)
 	}
@@ -47,7 +47,7 @@ func TestFleetRequestStats(t *testing.T) {
 	if r := f.do(t, "DELETE", f.sim.AdminURL()+"/_sim/requests", "", nil, nil); r.status != http.StatusNoContent {
 		t.Fatalf("DELETE /_sim/requests: %d", r.status)
 	}
-	if diff := cmp.Diff(RequestStats{Counts: map[string]int{}, Tenants: 2}, f.sim.RequestStats()); diff != "" {
+	if diff := cmp.Diff(RequestStats{Counts: map[string]int{}, Failed: map[string]int{}, Tenants: 2}, f.sim.RequestStats()); diff != "" {
 		t.Errorf("after the reset (-want +got):\n%s", diff)
 	}
 }

@@ -26,6 +26,8 @@ type Traffic struct {
 	Latency       time.Duration `json:"latency"`
 	LatencyJitter time.Duration `json:"latencyJitter"`
 	Throttle      Throttle      `json:"throttle"`
+	// Chaos fails a share of the calls at random.
+	Chaos Chaos `json:"chaos"`
 }
 
 // trafficState is one generation of traffic settings; throttle buckets made
@@ -39,7 +41,7 @@ func (st Traffic) validate() error {
 	if st.Latency < 0 || st.LatencyJitter < 0 || st.Throttle.Rate < 0 || st.Throttle.Burst < 0 {
 		return fmt.Errorf("%w: latency, jitter, rate and burst must not be negative", ErrInvalid)
 	}
-	return nil
+	return st.Chaos.validate()
 }
 
 // Traffic returns the current latency and throttling.
@@ -91,8 +93,9 @@ func (s *Server) unattributedCall(r *http.Request) {
 }
 
 // admit runs the steps between arrival and the service: the round trip, the
-// subscription lifecycle on the simulator clock, and throttling. It reports
-// false when the request is finished (throttled or abandoned).
+// subscription lifecycle on the simulator clock, throttling and chaos. It
+// reports false when the request is finished (throttled, failed by chaos or
+// abandoned).
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, c *call) bool {
 	if !s.roundTrip(r.Context()) {
 		return false
@@ -100,7 +103,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, c *call) bool {
 	c.tenant.mu.Lock()
 	c.tenant.tick(s.now(), s.opts.Lifecycle)
 	c.tenant.mu.Unlock()
-	return !s.throttle(w, c)
+	return !s.throttle(w, c) && !s.chaos(w, c)
 }
 
 // trafficJSON is the admin API form of Traffic: durations as strings
@@ -109,11 +112,12 @@ type trafficJSON struct {
 	Latency       json.RawMessage `json:"latency,omitempty"`
 	LatencyJitter json.RawMessage `json:"latencyJitter,omitempty"`
 	Throttle      *Throttle       `json:"throttle,omitempty"`
+	Chaos         *Chaos          `json:"chaos,omitempty"`
 }
 
 func (s *Server) adminGetTraffic(w http.ResponseWriter, _ *http.Request) {
 	st := s.Traffic()
-	writeJSON(w, http.StatusOK, map[string]any{"latency": st.Latency.String(), "latencyJitter": st.LatencyJitter.String(), "throttle": st.Throttle})
+	writeJSON(w, http.StatusOK, map[string]any{"latency": st.Latency.String(), "latencyJitter": st.LatencyJitter.String(), "throttle": st.Throttle, "chaos": st.Chaos})
 }
 
 // adminPutTraffic changes the fields present in the body.
@@ -129,6 +133,9 @@ func (s *Server) adminPutTraffic(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Throttle != nil {
 		st.Throttle = *req.Throttle
+	}
+	if req.Chaos != nil {
+		st.Chaos = *req.Chaos
 	}
 	if err := s.SetTraffic(st); err != nil {
 		adminError(w, err)
