@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"os/signal"
 	"runtime/debug"
 	"syscall"
@@ -109,6 +110,10 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.Float64Var(&c.chaos.ErrorRate, "error-rate", 0, "share of calls answered 500, 502, 503 or 504 at random (0.2 = 20%)")
 	fs.Float64Var(&c.chaos.DropRate, "drop-rate", 0, "share of calls whose connection is closed without an answer")
 	fs.StringVar(&c.chaos.RetryAfter, "error-retry-after", "", "Retry-After sent with the random 503s (\"\" = none)")
+	fs.Func("chaos-endpoints", "comma-separated services --error-rate and --drop-rate apply to (authority, licensing, graph; default all)", func(v string) error {
+		c.chaos.Endpoints = strings.Split(v, ",")
+		return nil
+	})
 	fs.DurationVar(&c.lifecycle.Warning, "lifecycle-warning", m365sim.DefaultWarningPeriod, "how long a cancelled subscription stays Warning (users keep licences)")
 	fs.DurationVar(&c.lifecycle.Suspended, "lifecycle-suspended", m365sim.DefaultSuspendedPeriod, "how long it then stays Suspended before Deleted")
 	fs.IntVar(&c.sinkPort, "leak-sink-port", 0, "port of the plain-HTTP leak sink redirect faults point at (0 = any)")

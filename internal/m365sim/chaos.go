@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 )
 
 // Chaos fails a share of all tenants' licensing, Graph and authority calls
@@ -20,11 +21,19 @@ type Chaos struct {
 	// RetryAfter is sent with the 503s (seconds or an HTTP date; "" = none),
 	// and remembered like any Retry-After: a request before it passed is early.
 	RetryAfter string `json:"retryAfter,omitempty"`
+	// Endpoints limits chaos to these services ("authority", "licensing",
+	// "graph"; empty = all).
+	Endpoints []string `json:"endpoints,omitempty"`
 }
 
 func (c Chaos) validate() error {
 	if c.ErrorRate < 0 || c.DropRate < 0 || c.ErrorRate+c.DropRate > 1 {
 		return fmt.Errorf("%w: chaos errorRate and dropRate must be shares (0..1) adding up to at most 1", ErrInvalid)
+	}
+	for _, ep := range c.Endpoints {
+		if !slices.Contains(listenerEndpoints[:], ep) {
+			return fmt.Errorf("%w: chaos endpoint %q (want authority, licensing or graph)", ErrInvalid, ep)
+		}
 	}
 	return nil
 }
@@ -36,7 +45,7 @@ var chaosStatuses = []int{http.StatusInternalServerError, http.StatusBadGateway,
 // connection or answers a 5xx, and reports whether the call is finished.
 func (s *Server) chaos(w http.ResponseWriter, c *call) bool {
 	ch := s.traffic.Load().Chaos
-	if ch.ErrorRate <= 0 && ch.DropRate <= 0 {
+	if ch.ErrorRate <= 0 && ch.DropRate <= 0 || len(ch.Endpoints) > 0 && !slices.Contains(ch.Endpoints, c.endpoint) {
 		return false
 	}
 	switch x := rand.Float64(); {
