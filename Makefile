@@ -89,7 +89,7 @@ FUZZTIME ?= 10s
 # package:target of every fuzz target; their seeds (f.Add and testdata/fuzz) run in every `go test`.
 FUZZ_TARGETS := internal/m365:FuzzParseRetryAfter internal/m365:FuzzErrorBody \
 	internal/m365/licensing:FuzzDecodeList internal/m365/auth:FuzzEntraErrorBody \
-	controllers:FuzzSubscriptionClassification internal/plan:FuzzCompute
+	internal/tracking:FuzzSubscriptionClassification internal/plan:FuzzCompute
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 10s): Retry-After, Microsoft/Graph/Entra error bodies, the licensing list decoder, the subscription classification and handover verdict, the desired-state function.

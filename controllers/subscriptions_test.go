@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/tracking"
 )
 
 // Test fixtures: SKU IDs and billing accounts as Graph returns them.
@@ -115,7 +116,7 @@ func TestClassifySelfService(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, account := classifySelfService(tc.subs, tc.skus)
+			got, account := tracking.ClassifySelfService(tc.subs, tc.skus)
 			var ids []string
 			for _, s := range got {
 				ids = append(ids, s.ID)
@@ -130,49 +131,6 @@ func TestClassifySelfService(t *testing.T) {
 			slices.Sort(accounts)
 			if diff := cmp.Diff(tc.wantAccounts, accounts); diff != "" {
 				t.Errorf("%s\norganisation accounts (-want +got):\n%s", tc.reason, diff)
-			}
-		})
-	}
-}
-
-func TestDirectoryViewSeats(t *testing.T) {
-	type seats struct{ Free, OrgInUse map[string]int }
-	cases := map[string]struct {
-		reason string
-		skus   []graph.SubscribedSku
-		want   seats
-	}{
-		"self-service seats are not counted": {
-			reason: "the 8-seat self-service purchase has 7 unused seats, but only the organisation's 10-3 can take it over",
-			skus: []graph.SubscribedSku{
-				graphSku(orgAcct, skuCopilot, 10, 3, "org-copilot"), graphSku(selfAcct1, skuCopilot, 8, 1, "erin"),
-				graphSku(orgAcct, skuSPB, 25, 5, "org-spb"),
-			},
-			want: seats{Free: map[string]int{skuCopilot: 7, skuSPB: 20}, OrgInUse: map[string]int{skuCopilot: 3, skuSPB: 5}},
-		},
-		"warning seats are free, suspended ones are not": {
-			reason: "a subscription in its grace period (Warning) can still take users; a suspended one cannot",
-			skus:   []graph.SubscribedSku{{AccountID: orgAcct, SkuID: skuCopilot, Enabled: 5, Warning: 2, Suspended: 4, Consumed: 3, SubscriptionIDs: []string{"org-copilot"}}},
-			want:   seats{Free: map[string]int{skuCopilot: 4}, OrgInUse: map[string]int{skuCopilot: 3}},
-		},
-		"over-assigned SKU has no free seat": {
-			reason: "more consumed than prepaid units never yields negative capacity",
-			skus:   []graph.SubscribedSku{graphSku(orgAcct, skuCopilot, 2, 5, "org-copilot")},
-			want:   seats{Free: map[string]int{skuCopilot: 0}, OrgInUse: map[string]int{skuCopilot: 5}},
-		},
-		"only self-service accounts": {
-			reason: "no organisation seats of the SKU at all",
-			skus:   []graph.SubscribedSku{graphSku(orgAcct, skuSPB, 25, 5, "org-spb"), graphSku(selfAcct1, skuCopilot, 3, 1, "erin")},
-			want:   seats{Free: map[string]int{skuSPB: 20}, OrgInUse: map[string]int{skuSPB: 5}},
-		},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			// org-copilot, org-spb and erin are listed; the organisation's subscriptions are company-owned.
-			subs := []graph.Subscription{graphSub("org-copilot", skuCopilot, "Company", 10), graphSub("org-spb", skuSPB, "Company", 25), graphSub("erin", skuCopilot, "User", 8)}
-			d := newDirectoryView(subs, tc.skus)
-			if diff := cmp.Diff(tc.want, seats{d.free, d.orgInUse}); diff != "" {
-				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
 			}
 		})
 	}
@@ -308,31 +266,31 @@ func TestDescribeSelfService(t *testing.T) {
 	cases := map[string]struct {
 		reason string
 		sub    graph.Subscription
-		seats  seatCounts
+		seats  tracking.Seats
 		prev   *v1.SelfServiceSubscription
 		want   v1.SelfServiceSubscription
 	}{
 		"enough free organisation seats": {
 			reason: "7 free seats cover the 3 users of a 3-seat purchase",
-			sub:    bought, seats: seatCounts{free: 7, assigned: 3, orgInUse: 3},
+			sub:    bought, seats: tracking.Seats{Free: 7, Assigned: 3, OrgInUse: 3},
 			want: with(func(e *v1.SelfServiceSubscription) {
 				e.AssignedUsers, e.FreeOrgSeats, e.OrgSeatsInUse, e.TakeoverPossible = 3, 7, 3, true
 			}),
 		},
 		"too few free organisation seats": {
 			reason: "2 free seats cannot take over 3 assigned users",
-			sub:    bought, seats: seatCounts{free: 2, assigned: 3},
+			sub:    bought, seats: tracking.Seats{Free: 2, Assigned: 3},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.FreeOrgSeats = 3, 2 }),
 		},
 		"seats bought but unassigned need no organisation seat": {
 			reason: "a takeover moves users, not seats: one user of three seats needs one free seat",
-			sub:    bought, seats: seatCounts{free: 1, assigned: 1},
+			sub:    bought, seats: tracking.Seats{Free: 1, Assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.FreeOrgSeats, e.TakeoverPossible = 1, 1, true }),
 		},
 		"SKU IDs match whatever their letter case": {
 			reason: "Graph does not promise one letter case across subscriptions and subscribed SKUs",
 			sub:    func() graph.Subscription { b := bought; b.SkuID = strings.ToUpper(skuCopilot); return b }(),
-			seats:  seatCounts{free: 5, assigned: 1},
+			seats:  tracking.Seats{Free: 5, Assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) {
 				e.SkuID = strings.ToUpper(skuCopilot)
 				e.AssignedUsers, e.FreeOrgSeats, e.TakeoverPossible = 1, 5, true
@@ -340,17 +298,17 @@ func TestDescribeSelfService(t *testing.T) {
 		},
 		"organisation unknown this run": {
 			reason: "when no organisation account is recognised (-1), the seats it had in use last time are kept, so a takeover is still measured against them",
-			sub:    bought, prev: &v1.SelfServiceSubscription{ID: "erin", OrgSeatsInUse: 4}, seats: seatCounts{assigned: 1, orgInUse: -1},
+			sub:    bought, prev: &v1.SelfServiceSubscription{ID: "erin", OrgSeatsInUse: 4}, seats: tracking.Seats{Assigned: 1, OrgInUse: -1},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.OrgSeatsInUse = 1, 4 }),
 		},
 		"warning carried over within the same window": {
 			reason: "the RefundWindowClosing Event is sent once per window, across reconciles",
-			sub:    bought, prev: warned, seats: seatCounts{assigned: 1},
+			sub:    bought, prev: warned, seats: tracking.Seats{Assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) { e.AssignedUsers, e.RefundWarned = 1, true }),
 		},
 		"renewal resets the warning": {
 			reason: "a renewal opens a new window, which gets its own warning",
-			sub:    renewed, prev: staleWarned, seats: seatCounts{assigned: 1},
+			sub:    renewed, prev: staleWarned, seats: tracking.Seats{Assigned: 1},
 			want: with(func(e *v1.SelfServiceSubscription) {
 				e.AssignedUsers = 1
 				e.Created = &metav1.Time{Time: created.AddDate(0, -2, 0)}
@@ -379,11 +337,11 @@ func TestHandoverVerdict(t *testing.T) {
 	without := &graph.User{ID: "erin-id", UserPrincipalName: "erin@contoso.test", AssignedSkuIDs: []string{skuSPB}}
 	// facts: status, seats of its own account in use (-1: not listed),
 	// organisation seats in use (-1: organisation unknown), buyer.
-	facts := func(status string, inUse, orgInUse int, buyer *graph.User) handoverFacts {
-		return handoverFacts{status: status, seatsInUse: inUse, orgSeatsInUse: orgInUse, buyer: buyer}
+	facts := func(status string, inUse, orgInUse int, buyer *graph.User) tracking.Facts {
+		return tracking.Facts{Status: status, SeatsInUse: inUse, OrgSeatsInUse: orgInUse, Buyer: buyer}
 	}
-	gone := func(orgInUse int, buyer *graph.User) handoverFacts {
-		return handoverFacts{gone: true, seatsInUse: -1, orgSeatsInUse: orgInUse, buyer: buyer}
+	gone := func(orgInUse int, buyer *graph.User) tracking.Facts {
+		return tracking.Facts{Gone: true, SeatsInUse: -1, OrgSeatsInUse: orgInUse, Buyer: buyer}
 	}
 	type verdict struct {
 		Verdict  v1.HandoverVerdict
@@ -394,7 +352,7 @@ func TestHandoverVerdict(t *testing.T) {
 	cases := map[string]struct {
 		reason string
 		prev   v1.SelfServiceSubscription
-		facts  handoverFacts
+		facts  tracking.Facts
 		want   verdict
 	}{
 		"still Enabled, seat in use": {
@@ -491,8 +449,8 @@ func TestHandoverVerdict(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			v, evidence, decided := handoverVerdict(tc.prev, tc.facts)
-			if diff := cmp.Diff(tc.want, verdict{v, evidence, decided}); diff != "" {
+			v, evidence, decided := tracking.HandoverVerdict(entryOf(tc.prev), tc.facts)
+			if diff := cmp.Diff(tc.want, verdict{v1.HandoverVerdict(v), evidence, decided}); diff != "" {
 				t.Errorf("%s\n(-want +got):\n%s", tc.reason, diff)
 			}
 		})
@@ -505,20 +463,20 @@ func TestNeedsBuyer(t *testing.T) {
 	cases := map[string]struct {
 		reason string
 		prev   v1.SelfServiceSubscription
-		facts  handoverFacts
+		facts  tracking.Facts
 		want   bool
 	}{
-		"steady":                         {"its seat still in use: no read", inUse, handoverFacts{status: "Enabled", seatsInUse: 1}, false},
-		"failed card":                    {"Suspended with its seat in use: no read", inUse, handoverFacts{status: "Suspended", seatsInUse: 1}, false},
-		"seat released":                  {"its last seat was released since the last run: read the buyer once", inUse, handoverFacts{status: "Warning", seatsInUse: 0}, true},
-		"seat was already unused":        {"nothing changed since the last run: no read at every run", unused, handoverFacts{status: "Enabled", seatsInUse: 0}, false},
-		"ended":                          {"Deleted and released: read", unused, handoverFacts{status: "Deleted", seatsInUse: 0}, true},
-		"gone":                           {"404 by id: read", inUse, handoverFacts{gone: true, seatsInUse: -1}, true},
-		"not in subscribed SKUs, active": {"no seat count and not ended: no read", inUse, handoverFacts{status: "Enabled", seatsInUse: -1}, false},
+		"steady":                         {"its seat still in use: no read", inUse, tracking.Facts{Status: "Enabled", SeatsInUse: 1}, false},
+		"failed card":                    {"Suspended with its seat in use: no read", inUse, tracking.Facts{Status: "Suspended", SeatsInUse: 1}, false},
+		"seat released":                  {"its last seat was released since the last run: read the buyer once", inUse, tracking.Facts{Status: "Warning", SeatsInUse: 0}, true},
+		"seat was already unused":        {"nothing changed since the last run: no read at every run", unused, tracking.Facts{Status: "Enabled", SeatsInUse: 0}, false},
+		"ended":                          {"Deleted and released: read", unused, tracking.Facts{Status: "Deleted", SeatsInUse: 0}, true},
+		"gone":                           {"404 by id: read", inUse, tracking.Facts{Gone: true, SeatsInUse: -1}, true},
+		"not in subscribed SKUs, active": {"no seat count and not ended: no read", inUse, tracking.Facts{Status: "Enabled", SeatsInUse: -1}, false},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := needsBuyer(tc.prev, tc.facts); got != tc.want {
+			if got := tracking.NeedsBuyer(entryOf(tc.prev), tc.facts); got != tc.want {
 				t.Errorf("%s: needsBuyer = %v, want %v", tc.reason, got, tc.want)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/tracking"
 )
 
 // trackingOutcome is what subscription tracking reports to the conditions.
@@ -22,7 +23,7 @@ type trackingOutcome struct {
 // through Graph, records self-service subscriptions with their refund
 // windows and takeover capacity, and follows the ones status holds as still
 // in their buyer's hands, recording a takeover, cancellation or expiry only
-// on positive evidence (handoverVerdict). Graph answers can be short or
+// on positive evidence (tracking.HandoverVerdict). Graph answers can be short or
 // empty, so a tracked subscription missing from the list is read by id
 // before anything is concluded. Graph failing never stops policy
 // enforcement: it only degrades tracking.
@@ -42,7 +43,7 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 	s.subscriptionList = &info
 	t := newTracker(s, dir)
 	seen := map[string]bool{}
-	for _, sub := range dir.selfService {
+	for _, sub := range dir.SelfService {
 		seen[sub.ID] = true
 		t.add(t.listed(ctx, sub), true)
 	}
@@ -61,31 +62,31 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 
 // readDirectory reads this run's subscriptions and subscribed SKUs, and
 // what both answers held beyond the items returned.
-func readDirectory(ctx context.Context, d TenantDirectory) (directoryView, m365.ListInfo, error) {
+func readDirectory(ctx context.Context, d TenantDirectory) (tracking.View, m365.ListInfo, error) {
 	subs, info, err := d.ListSubscriptions(ctx)
 	if err != nil {
-		return directoryView{}, m365.ListInfo{}, err
+		return tracking.View{}, m365.ListInfo{}, err
 	}
 	skus, more, err := d.ListSubscribedSkus(ctx)
 	if err != nil {
-		return directoryView{}, m365.ListInfo{}, err
+		return tracking.View{}, m365.ListInfo{}, err
 	}
 	info.Add(more)
-	return newDirectoryView(subs, skus), info, nil
+	return tracking.NewView(subs, skus), info, nil
 }
 
 // tracker carries one run of subscription tracking: what Graph answered,
 // the status of the last run and the one being built.
 type tracker struct {
 	s      *syncState
-	dir    directoryView
+	dir    tracking.View
 	prev   *v1.SubscriptionsStatus
 	next   *v1.SubscriptionsStatus
 	before map[string]v1.SelfServiceSubscription
 	refund refundPolicy
 }
 
-func newTracker(s *syncState, dir directoryView) *tracker {
+func newTracker(s *syncState, dir tracking.View) *tracker {
 	prev := s.policy.Status.Subscriptions
 	if prev == nil {
 		prev = &v1.SubscriptionsStatus{}
@@ -117,7 +118,7 @@ func (t *tracker) listed(ctx context.Context, sub graph.Subscription) v1.SelfSer
 	if known {
 		prev = &old
 	}
-	e := describeSelfService(sub, t.dir.seats(sub), prev, t.refund, t.s.now)
+	e := describeSelfService(sub, t.dir.Seats(sub), prev, t.refund, t.s.now)
 	switch {
 	case !known && activeStatus(sub.Status) && !overflowed(t.prev, sub):
 		t.s.purchases++
@@ -126,7 +127,7 @@ func (t *tracker) listed(ctx context.Context, sub graph.Subscription) v1.SelfSer
 	case known && old.Handover != "":
 		e.Handover = old.Handover
 	case known && tracked(old):
-		e = t.follow(ctx, old, e, t.dir.facts(old, sub.Status, false))
+		e = t.follow(ctx, old, e, t.dir.Facts(entryOf(old), sub.Status, false))
 	}
 	t.warnRefund(&e)
 	return e
@@ -156,9 +157,9 @@ func (t *tracker) unlisted(ctx context.Context, old v1.SelfServiceSubscription) 
 	e = old
 	e.Status = status
 	if gone {
-		e.Status = statusDeleted
+		e.Status = tracking.StatusDeleted
 	}
-	e = t.follow(ctx, old, e, t.dir.facts(old, status, gone))
+	e = t.follow(ctx, old, e, t.dir.Facts(entryOf(old), status, gone))
 	return e, !gone
 }
 
@@ -166,7 +167,7 @@ func (t *tracker) unlisted(ctx context.Context, old v1.SelfServiceSubscription) 
 // self-service list: from the list if it is there, else from a read by id,
 // where 404 (gone) is the only evidence that it no longer exists.
 func (t *tracker) locate(ctx context.Context, id string) (status string, gone bool, err error) {
-	if sub, ok := t.dir.listed[id]; ok {
+	if sub, ok := t.dir.Listed[id]; ok {
 		return sub.Status, false, nil
 	}
 	sub, err := t.s.directory.GetSubscription(ctx, id)
@@ -181,27 +182,27 @@ func (t *tracker) locate(ctx context.Context, id string) (status string, gone bo
 
 // follow reads the buyer, by id, when the facts say a tracked subscription
 // may have left their hands, and records the verdict the evidence supports
-// (handoverVerdict). It returns e (this run's entry) with the handover set
+// (tracking.HandoverVerdict). It returns e (this run's entry) with the handover set
 // when one was recorded, or old when the buyer could not be read, so the
 // next run decides from the same start.
-func (t *tracker) follow(ctx context.Context, old, e v1.SelfServiceSubscription, f handoverFacts) v1.SelfServiceSubscription {
-	if !needsBuyer(old, f) {
+func (t *tracker) follow(ctx context.Context, old, e v1.SelfServiceSubscription, f tracking.Facts) v1.SelfServiceSubscription {
+	if !tracking.NeedsBuyer(entryOf(old), f) {
 		return e
 	}
 	if old.BuyerID != "" {
 		u, err := t.s.directory.GetUser(ctx, old.BuyerID)
 		switch {
 		case err == nil:
-			f.buyer = &u
+			f.Buyer = &u
 		case m365.KindOf(err) != m365.NotFound:
 			t.s.tracking = degraded(err)
 			return old
 		}
 	}
-	verdict, evidence, decided := handoverVerdict(old, f)
+	verdict, evidence, decided := tracking.HandoverVerdict(entryOf(old), f)
 	if decided {
-		t.record(old, verdict, evidence)
-		e.Handover = verdict
+		t.record(old, v1.HandoverVerdict(verdict), evidence)
+		e.Handover = v1.HandoverVerdict(verdict)
 	}
 	return e
 }

@@ -29,6 +29,11 @@ func TestImportLayering(t *testing.T) {
 			packages:  []string{module + "/cmd/kubectl-tpp/...", module + "/internal/cli/..."},
 			forbidden: []string{module + "/controllers", "sigs.k8s.io/controller-runtime/pkg/manager"},
 		},
+		"subscription tracking knows neither Kubernetes nor the Graph SDK (fuzzing it stays cheap)": {
+			packages:  []string{module + "/internal/tracking/...", module + "/internal/m365/directory/..."},
+			test:      true,
+			forbidden: []string{"k8s.io/", "sigs.k8s.io/", "github.com/microsoftgraph/", "github.com/microsoft/kiota", "github.com/Azure/", module + "/api"},
+		},
 		"the Microsoft clients know no Kubernetes": {
 			packages:  []string{module + "/internal/m365/..."},
 			test:      true,

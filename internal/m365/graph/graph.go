@@ -33,6 +33,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	dir "github.com/tenantpolicy/purchase-policy-controller/internal/m365/directory"
 )
 
 // Names of the calls, used as m365.Error.Op.
@@ -113,45 +114,14 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// Subscription is a company subscription (GET /directory/subscriptions).
-type Subscription struct {
-	ID, CommerceSubscriptionID, SkuID, SkuPartNumber string
-	// Status is Enabled, Warning, Suspended, Deleted or LockedOut.
-	Status        string
-	TotalLicenses int
-	IsTrial       bool
-	Created       time.Time
-	// NextLifecycle is the next renewal or status change, nil if unknown.
-	NextLifecycle                     *time.Time
-	OwnerID, OwnerTenantID, OwnerType string
-}
-
-// SubscribedSku is one SKU of one billing account (GET /subscribedSkus).
-type SubscribedSku struct {
-	SkuID, SkuPartNumber, AccountID, AccountName string
-	// Enabled, Suspended, Warning and LockedOut are the prepaid units by state.
-	Enabled, Suspended, Warning, LockedOut int
-	// Consumed is the number of assigned licences.
-	Consumed                    int
-	SubscriptionIDs             []string
-	CapabilityStatus, AppliesTo string
-}
-
-// LicenseState is one of a user's licence assignments.
-type LicenseState struct {
-	SkuID string
-	// AssignedByGroup is the group's object ID for group-based assignment,
-	// empty for a direct assignment.
-	AssignedByGroup string
-	State           string
-}
-
-// User is the licence view of one user.
-type User struct {
-	ID, UserPrincipalName string
-	AssignedSkuIDs        []string
-	LicenseStates         []LicenseState
-}
+// The directory values the reads return, defined in package directory so
+// that code deciding about them (internal/tracking) needs no Graph SDK.
+type (
+	Subscription  = dir.Subscription
+	SubscribedSku = dir.SubscribedSku
+	LicenseState  = dir.LicenseState
+	User          = dir.User
+)
 
 // Tenant is the Graph API of one tenant, called with one credential: the
 // handle a reconcile (or a command-line tool) uses for one run. Get it from

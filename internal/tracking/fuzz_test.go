@@ -1,12 +1,11 @@
-package controllers
+package tracking
 
 import (
 	"fmt"
 	"strings"
 	"testing"
 
-	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
-	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/directory"
 )
 
 // FuzzSubscriptionClassification builds a directory (subscriptions and
@@ -21,7 +20,7 @@ import (
 // holds the SKU and the organisation's seats in use rose.
 //
 // Seeds: the f.Add calls below and testdata/fuzz/FuzzSubscriptionClassification.
-// Run: go test ./controllers/ -run '^$' -fuzz FuzzSubscriptionClassification -fuzztime 30s
+// Run: go test ./internal/tracking/ -run '^$' -fuzz FuzzSubscriptionClassification -fuzztime 30s
 func FuzzSubscriptionClassification(f *testing.F) {
 	f.Add([]byte{})
 	// Two organisation subscriptions owned by "User", one purchase (the sample directory).
@@ -33,44 +32,44 @@ func FuzzSubscriptionClassification(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := &byteReader{data: data}
 		subs, skus := fuzzDirectory(r)
-		selfService, org := classifySelfService(subs, skus)
+		selfService, org := ClassifySelfService(subs, skus)
 		orgOwned := organisationOwned(subs, skus)
 		for _, sub := range selfService {
 			if orgOwned[sub.ID] {
 				t.Fatalf("organisation-owned subscription %q (ownerType %q) classified self-service (organisation accounts %v)", sub.ID, sub.OwnerType, org)
 			}
 		}
-		dir := newDirectoryView(subs, skus)
-		for _, sub := range dir.selfService {
-			prev := v1.SelfServiceSubscription{ID: sub.ID, SkuID: sub.SkuID, BuyerID: sub.OwnerID, Trial: r.bool(),
-				Status: fuzzStatuses[r.intn(len(fuzzStatuses))], AssignedUsers: int32(r.intn(4)), OrgSeatsInUse: int32(r.intn(6))}
-			f := dir.facts(prev, sub.Status, r.bool())
+		dir := NewView(subs, skus)
+		for _, sub := range dir.SelfService {
+			prev := Entry{ID: sub.ID, SkuID: sub.SkuID, Trial: r.bool(),
+				AssignedUsers: int32(r.intn(4)), OrgSeatsInUse: int32(r.intn(6))}
+			f := dir.Facts(prev, sub.Status, r.bool())
 			if r.bool() {
-				f.buyer = &graph.User{ID: sub.OwnerID}
+				f.Buyer = &directory.User{ID: sub.OwnerID}
 				if r.bool() {
-					f.buyer.AssignedSkuIDs = []string{strings.ToUpper(sub.SkuID)}
+					f.Buyer.AssignedSkuIDs = []string{strings.ToUpper(sub.SkuID)}
 				}
 			}
-			_ = needsBuyer(prev, f)
+			_ = NeedsBuyer(prev, f)
 			checkVerdict(t, prev, f)
 		}
 	})
 }
 
 // checkVerdict checks one decision against the evidence rules.
-func checkVerdict(t *testing.T, prev v1.SelfServiceSubscription, f handoverFacts) {
+func checkVerdict(t *testing.T, prev Entry, f Facts) {
 	t.Helper()
-	verdict, evidence, decided := handoverVerdict(prev, f)
-	holds := f.buyer != nil && holdsSku(f.buyer, prev.SkuID)
+	verdict, evidence, decided := HandoverVerdict(prev, f)
+	holds := f.Buyer != nil && holdsSku(f.Buyer, prev.SkuID)
 	switch {
 	case !decided && (verdict != "" || evidence != ""):
 		t.Fatalf("undecided with a verdict %q / evidence %q", verdict, evidence)
 	case !decided:
-	case !f.released():
+	case !f.Released():
 		t.Fatalf("verdict %s while the subscription's seats are in use: facts %+v", verdict, f)
-	case verdict == v1.VerdictTakenOver && !(holds && f.orgSeatsInUse > int(prev.OrgSeatsInUse)):
+	case verdict == TakenOver && !(holds && f.OrgSeatsInUse > int(prev.OrgSeatsInUse)):
 		t.Fatalf("TakenOver without the buyer holding the SKU and the organisation's seats rising: prev %+v facts %+v", prev, f)
-	case verdict != v1.VerdictTakenOver && !f.ended():
+	case verdict != TakenOver && !f.Ended():
 		t.Fatalf("%s of a subscription that did not end: facts %+v", verdict, f)
 	case evidence == "":
 		t.Fatalf("verdict %s without evidence", verdict)
@@ -79,7 +78,7 @@ func checkVerdict(t *testing.T, prev v1.SelfServiceSubscription, f handoverFacts
 
 // organisationOwned returns the IDs of subscriptions that are not owned by
 // a user, or whose billing account holds one that is not.
-func organisationOwned(subs []graph.Subscription, skus []graph.SubscribedSku) map[string]bool {
+func organisationOwned(subs []directory.Subscription, skus []directory.SubscribedSku) map[string]bool {
 	accountOf := map[string]string{}
 	for _, k := range skus {
 		for _, id := range k.SubscriptionIDs {
@@ -88,13 +87,13 @@ func organisationOwned(subs []graph.Subscription, skus []graph.SubscribedSku) ma
 	}
 	orgAccounts := map[string]bool{}
 	for _, s := range subs {
-		if a, ok := accountOf[s.ID]; ok && !strings.EqualFold(s.OwnerType, ownerTypeUser) {
+		if a, ok := accountOf[s.ID]; ok && !strings.EqualFold(s.OwnerType, OwnerTypeUser) {
 			orgAccounts[a] = true
 		}
 	}
 	out := map[string]bool{}
 	for _, s := range subs {
-		if a, ok := accountOf[s.ID]; !strings.EqualFold(s.OwnerType, ownerTypeUser) || ok && orgAccounts[a] {
+		if a, ok := accountOf[s.ID]; !strings.EqualFold(s.OwnerType, OwnerTypeUser) || ok && orgAccounts[a] {
 			out[s.ID] = true
 		}
 	}
@@ -111,14 +110,14 @@ var (
 // billing account, SKU, status, seats, flags: listed in subscribed SKUs,
 // repeats the previous ID) and groups the listed ones into subscribed SKUs
 // per (account, SKU), with consumed units read from the bytes that follow.
-func fuzzDirectory(r *byteReader) ([]graph.Subscription, []graph.SubscribedSku) {
+func fuzzDirectory(r *byteReader) ([]directory.Subscription, []directory.SubscribedSku) {
 	n := r.intn(17)
-	var subs []graph.Subscription
+	var subs []directory.Subscription
 	type key struct{ account, sku string }
-	groups := map[key]*graph.SubscribedSku{}
+	groups := map[key]*directory.SubscribedSku{}
 	var order []key
 	for i := range n {
-		s := graph.Subscription{ID: fmt.Sprintf("sub-%d", i), OwnerType: fuzzOwnerTypes[r.intn(len(fuzzOwnerTypes))], OwnerID: fmt.Sprintf("user-%d", i)}
+		s := directory.Subscription{ID: fmt.Sprintf("sub-%d", i), OwnerType: fuzzOwnerTypes[r.intn(len(fuzzOwnerTypes))], OwnerID: fmt.Sprintf("user-%d", i)}
 		account := fmt.Sprintf("account-%d", r.intn(4))
 		s.SkuID = fuzzSkus[r.intn(len(fuzzSkus))]
 		s.Status = fuzzStatuses[r.intn(len(fuzzStatuses))]
@@ -131,17 +130,17 @@ func fuzzDirectory(r *byteReader) ([]graph.Subscription, []graph.SubscribedSku) 
 		if flags&1 == 0 {
 			continue
 		}
-		k := key{account, skuKey(s.SkuID)}
+		k := key{account, SkuKey(s.SkuID)}
 		g := groups[k]
 		if g == nil {
-			g = &graph.SubscribedSku{AccountID: account, SkuID: s.SkuID}
+			g = &directory.SubscribedSku{AccountID: account, SkuID: s.SkuID}
 			groups[k] = g
 			order = append(order, k)
 		}
 		g.Enabled += s.TotalLicenses
 		g.SubscriptionIDs = append(g.SubscriptionIDs, s.ID)
 	}
-	skus := make([]graph.SubscribedSku, 0, len(order))
+	skus := make([]directory.SubscribedSku, 0, len(order))
 	for _, k := range order {
 		g := groups[k]
 		g.Consumed = r.intn(g.Enabled + 2)
@@ -167,3 +166,9 @@ func (r *byteReader) byte() byte {
 
 func (r *byteReader) intn(n int) int { return int(r.byte()) % n }
 func (r *byteReader) bool() bool     { return r.byte()&1 == 1 }
+
+// SKU IDs of Microsoft 365 Copilot and Business Premium.
+const (
+	skuCopilot = "639dec6b-bb19-468b-871c-c5c441c4b0cb"
+	skuSPB     = "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46"
+)
