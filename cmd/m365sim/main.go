@@ -13,9 +13,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 

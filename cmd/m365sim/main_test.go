@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,7 @@ func TestStartWritesReadyFileAndServes(t *testing.T) {
 		t.Fatalf("ready file tenants: %+v", info.Tenants)
 	}
 	want := m365sim.Traffic{Latency: defaultLatency, LatencyJitter: defaultJitter, Throttle: m365sim.Throttle{Rate: defaultThrottleRate, Burst: defaultThrottleBurst}}
-	if got := sim.Traffic(); got != want || info.LeakSink == "" || info.LeakSink != sim.LeakSinkURL() {
+	if got := sim.Traffic(); !reflect.DeepEqual(got, want) || info.LeakSink == "" || info.LeakSink != sim.LeakSinkURL() {
 		t.Errorf("defaults: latency and throttling %+v (want %+v), leak sink %q", got, want, info.LeakSink)
 	}
 	if strings.Contains(out.String(), info.Tenants[1].Apps[0].Secret) || !strings.Contains(out.String(), info.Licensing) {

@@ -283,7 +283,7 @@ func (f *fleet) startController(t *testing.T, ctx context.Context, extra ...stri
 	t.Helper()
 	args := append([]string{
 		"--licensing-endpoint=" + f.sim.Licensing, "--graph-endpoint=" + f.sim.Graph, "--authority-host=" + f.sim.AuthorityHost,
-		"--ca-file=" + f.sim.CAFile, "--metrics-bind-address=0", "--health-probe-bind-address=0",
+		"--ca-file=" + f.sim.CAFile, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--lease-namespace=" + f.ns,
 	}, extra...)
 	c := &controllerProc{log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.CommandContext(ctx, bins.manager, args...)
@@ -303,7 +303,7 @@ func (f *fleet) startController(t *testing.T, ctx context.Context, extra ...stri
 			<-c.done
 		}
 		if t.Failed() {
-			t.Logf("controller log (last 8 KiB):\n%s", tail(c.log.String(), 8<<10))
+			t.Logf("controller log (last 80 lines):\n%s", tail(c.log.String(), 80))
 		}
 	})
 }
@@ -316,11 +316,4 @@ func (f *fleet) kill(t *testing.T) {
 	}
 	<-f.controller.done
 	f.restarts++
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
