@@ -42,7 +42,7 @@ const OwnerTypeUser = "User"
 // ClassifySelfService returns the subscriptions bought by users on their
 // own, and the billing accounts of the organisation.
 //
-// INFERRED (m365-api.md §3): ownerType "User" alone does not prove a
+// INFERRED (docs/microsoft-api.md, "List company subscriptions"): ownerType "User" alone does not prove a
 // self-service purchase, since an admin-bought organisation subscription can
 // carry it too. A self-service buyer pays from a billing account of their
 // own, so a subscription counts as self-service when its ownerType is "User"
