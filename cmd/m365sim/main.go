@@ -56,7 +56,7 @@ type config struct {
 	tokenLifetime                time.Duration
 	pageSize                     int
 	deviceInterval, deviceLife   time.Duration
-	latency, jitter              time.Duration
+	latency, jitter, inFlight    time.Duration
 	throttle                     m365sim.Throttle
 	chaos                        m365sim.Chaos
 	lifecycle                    m365sim.Lifecycle
@@ -117,6 +117,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.DurationVar(&c.lifecycle.Warning, "lifecycle-warning", m365sim.DefaultWarningPeriod, "how long a cancelled subscription stays Warning (users keep licences)")
 	fs.DurationVar(&c.lifecycle.Suspended, "lifecycle-suspended", m365sim.DefaultSuspendedPeriod, "how long it then stays Suspended before Deleted")
 	fs.IntVar(&c.sinkPort, "leak-sink-port", 0, "port of the plain-HTTP leak sink redirect faults point at (0 = any)")
+	fs.DurationVar(&c.inFlight, "in-flight", 0, "a request within this long after a Retry-After answer to its tenant is taken as already sent and not counted early")
 	fs.IntVar(&c.maxLogEntries, "max-log-entries", defaultMaxLogEntries, "request log entries kept per tenant (counters keep counting)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -127,8 +128,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if c.tenants < 0 {
 		return c, errors.New("--tenants must not be negative")
 	}
-	if c.latency < 0 || c.jitter < 0 || c.throttle.Rate < 0 || c.throttle.Burst < 0 || c.maxLogEntries < 0 {
-		return c, errors.New("--latency, --latency-jitter, --throttle-rate, --throttle-burst and --max-log-entries must not be negative")
+	if c.latency < 0 || c.jitter < 0 || c.throttle.Rate < 0 || c.throttle.Burst < 0 || c.maxLogEntries < 0 || c.inFlight < 0 {
+		return c, errors.New("--latency, --latency-jitter, --throttle-rate, --throttle-burst, --max-log-entries and --in-flight must not be negative")
 	}
 	return c, nil
 }
@@ -144,7 +145,7 @@ func start(args []string, out io.Writer) (*m365sim.Server, error) {
 		TokenLifetime: c.tokenLifetime, PageSize: c.pageSize, Seed: c.seed,
 		DeviceCodeInterval: c.deviceInterval, DeviceCodeLifetime: c.deviceLife,
 		Latency: c.latency, LatencyJitter: c.jitter, Throttle: c.throttle, Chaos: c.chaos, Lifecycle: c.lifecycle,
-		LeakSinkPort: c.sinkPort, MaxLogEntries: c.maxLogEntries})
+		LeakSinkPort: c.sinkPort, MaxLogEntries: c.maxLogEntries, InFlight: c.inFlight})
 	if err != nil {
 		return nil, err
 	}

@@ -91,9 +91,21 @@ func (t *tenant) begin(now time.Time, c *call, r *http.Request) *RequestEntry {
 	ep := c.endpoint
 	return &RequestEntry{
 		Time: now, Endpoint: ep, Method: intern(r.Method), Path: intern(r.URL.Path), Query: intern(r.URL.RawQuery),
-		Route: routeName(ep, r.URL.Path), Early: now.Before(t.throttled[ep]) || now.Before(t.throttled[bucketKey(c)]),
+		Route: routeName(ep, r.URL.Path), Early: t.throttled[ep].early(now) || t.throttled[bucketKey(c)].early(now),
 		CorrelationID: r.Header.Get(correlationHeader),
 	}
+}
+
+// retryWindow is a Retry-After this simulator answered, from the moment it
+// was written until the deadline it named; a request within inFlight
+// (Options.InFlight) of the answer is not early.
+type retryWindow struct {
+	since, until time.Time
+	inFlight     time.Duration
+}
+
+func (w retryWindow) early(now time.Time) bool {
+	return now.Before(w.until) && now.Sub(w.since) >= w.inFlight
 }
 
 // intern returns the canonical copy of a string the log repeats (methods,
@@ -135,8 +147,8 @@ func (t *tenant) finish(now time.Time, e *RequestEntry, c *call, rec *recorder) 
 		if c.bucketThrottled {
 			key = bucketKey(c)
 		}
-		if until, ok := retryAfterDeadline(rec.Header().Get("Retry-After"), now); ok && until.After(t.throttled[key]) {
-			t.throttled[key] = until
+		if until, ok := retryAfterDeadline(rec.Header().Get("Retry-After"), now); ok && until.After(t.throttled[key].until) {
+			t.throttled[key] = retryWindow{since: now, until: until, inFlight: t.inFlight}
 		}
 	}
 }

@@ -41,3 +41,26 @@ func TestRetryAfterForms(t *testing.T) {
 		})
 	}
 }
+
+// With Options.InFlight a request soon after the Retry-After answer counts as
+// already sent; one after that window and before the deadline is early.
+func TestInFlightRequestIsNotEarly(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.InFlight = time.Second })
+	if err := f.sim.InjectFault(f.tenant, Fault{Endpoint: EndpointLicensing, Status: http.StatusTooManyRequests, RetryAfter: "10", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tok := f.licensingToken(t)
+	if r := f.do(t, "GET", f.licensing(productsPath), tok, nil, nil); r.status != http.StatusTooManyRequests {
+		t.Fatalf("want the injected 429, got %d", r.status)
+	}
+	for _, step := range []struct {
+		advance time.Duration
+		early   int
+	}{{500 * time.Millisecond, 0}, {time.Second, 1}, {10 * time.Second, 1}} {
+		f.clock.Advance(step.advance)
+		f.do(t, "GET", f.licensing(productsPath), tok, nil, nil)
+		if got := f.sim.Requests(f.tenant).EarlyRequests; got != step.early {
+			t.Fatalf("after another %v: %d early requests, want %d", step.advance, got, step.early)
+		}
+	}
+}

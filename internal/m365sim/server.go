@@ -88,6 +88,12 @@ type Options struct {
 	LeakSinkPort int
 	// MaxLogEntries bounds each tenant's request log, default MaxLogEntries.
 	MaxLogEntries int
+	// InFlight is how long after a Retry-After answer a request of the same
+	// tenant is still taken as one already on its way (sent by another of the
+	// client's goroutines before the answer reached it, or its handler started
+	// late on a loaded machine) and not counted early. Default 0: every
+	// request before the deadline is early.
+	InFlight time.Duration
 }
 
 // Server is the simulator. All methods are safe for concurrent use.

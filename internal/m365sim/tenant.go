@@ -141,8 +141,9 @@ type tenant struct {
 
 	faults    []*faultState
 	log       requestLog
-	logCap    int                  // bound of log.entries
-	throttled map[string]time.Time // endpoint → Retry-After deadline sent by us
+	logCap    int                    // bound of log.entries
+	inFlight  time.Duration          // Options.InFlight
+	throttled map[string]retryWindow // endpoint (or throttling bucket) → the Retry-After sent by us
 
 	limiters   map[limiterKey]*limiter // throttling buckets
 	stale      map[string]staleRead    // upper-case product ID → value reads still show
@@ -209,7 +210,7 @@ func (s *Server) newTenant(id string, cfg TenantConfig, n int) *tenant {
 		productIdx: map[string]*Product{}, offerTypes: map[string]string{},
 		apps: map[string]*appState{}, refresh: map[string]refreshGrant{},
 		users: map[string]*user{}, upnIdx: map[string]string{},
-		subs: map[string]*Subscription{}, throttled: map[string]time.Time{}, logCap: s.opts.MaxLogEntries,
+		subs: map[string]*Subscription{}, throttled: map[string]retryWindow{}, logCap: s.opts.MaxLogEntries, inFlight: s.opts.InFlight,
 		settings: newTenantSettings(id),
 	}
 	t.settings.apply(cfg.Settings)

@@ -20,6 +20,9 @@ const (
 	faultTimeout     = 4 * time.Minute
 	faultChaosPhase  = 75 * time.Second
 	faultRecoverTime = 75 * time.Second
+	// faultInFlight: a request this soon after a Retry-After answer to its
+	// tenant may have left before the answer arrived (m365sim --in-flight).
+	faultInFlight = 200 * time.Millisecond
 )
 
 // faultRules are the products every policy disables (default Enabled): the
@@ -46,7 +49,10 @@ func TestConvergesThroughFaults(t *testing.T) {
 	f := newFleet(t, ctx, faultTenants,
 		"--latency=10ms", "--latency-jitter=10ms", "--throttle-rate=5", "--throttle-burst=3",
 		fmt.Sprintf("--error-rate=%g", faultErrorRate), fmt.Sprintf("--drop-rate=%g", faultDropRate),
-		"--error-retry-after="+faultRetryAfter, "--chaos-endpoints=licensing,graph")
+		"--error-retry-after="+faultRetryAfter, "--chaos-endpoints=licensing,graph",
+		// A tenant's writes go out --writes-per-tenant at a time: one sent
+		// before a sibling's 429 came back is in flight, not early.
+		"--in-flight="+faultInFlight.String())
 	floor := map[string]int{}
 	for i, tn := range f.sim.Tenants {
 		before := f.products(t, ctx, tn.ID)

@@ -251,6 +251,10 @@ func (f *shardFleet) newShard(t *testing.T, name, ca string) *shardProc {
 		"--licensing-endpoint=" + ep.Licensing, "--graph-endpoint=" + ep.Graph, "--authority-host=" + ep.AuthorityHost,
 		"--ca-file=" + ca,
 		"--metrics-bind-address=0", "--health-probe-bind-address=0",
+		// Splitting and ownership do not depend on the worker count; three
+		// shards of 64 workers against an instant simulator would only
+		// saturate the one test API server on a 2-core machine.
+		"--max-concurrent-reconciles=8",
 	}}
 }
 
