@@ -8,6 +8,8 @@ const (
 	// MaxProducts bounds status.products; MaxOfferTypes status.offerTypes.
 	MaxProducts   = 256
 	MaxOfferTypes = 8
+	// MaxTenantSettings bounds status.tenantSettings.
+	MaxTenantSettings = 4
 	// MaxDriftHistory bounds status.driftHistory.
 	MaxDriftHistory = 20
 	// MaxSelfService and MaxHandovers bound status.subscriptions.selfService

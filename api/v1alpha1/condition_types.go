@@ -34,6 +34,26 @@ const (
 	// Microsoft Graph fails or forbids the reads subscription tracking needs,
 	// while policy enforcement goes on.
 	SubscriptionTrackingDegradedCondition = "SubscriptionTrackingDegraded"
+
+	// TenantSettingsDegradedCondition (abnormal-true) is True when some
+	// managed tenant setting could not be read or written (a permission is
+	// missing, the cloud does not offer its resource, Graph fails), while
+	// the products and the other settings are still enforced. Absent while
+	// spec.tenantSettings manages nothing.
+	TenantSettingsDegradedCondition = "TenantSettingsDegraded"
+)
+
+// Reasons of the TenantSettingsDegraded condition. Forbidden (of Stalled)
+// says a permission is missing, its message names it; GraphUnavailable (of
+// SubscriptionTrackingDegraded) that Graph throttled, failed or timed out.
+const (
+	// ReasonSettingsHealthy: every managed setting was read (and, in
+	// Enforce mode, written where it differed).
+	ReasonSettingsHealthy = "SettingsHealthy"
+	// ReasonNotOfferedInThisCloud: Microsoft Graph answered 404 or 400 for
+	// the beta admin/appsAndServices resource: this cloud (a national
+	// cloud, or a tenant without the beta API) does not offer it.
+	ReasonNotOfferedInThisCloud = "NotOfferedInThisCloud"
 )
 
 // Reasons of the Ready condition.
@@ -122,7 +142,8 @@ const (
 const (
 	// ReasonGraphForbidden: Graph answered 401/403 (Organization.Read.All or User.Read.All missing).
 	ReasonGraphForbidden = "GraphForbidden"
-	// ReasonGraphUnavailable: Graph failed (5xx, timeout, throttled).
+	// ReasonGraphUnavailable: Graph failed (5xx, timeout, throttled); also
+	// a reason of TenantSettingsDegraded.
 	ReasonGraphUnavailable = "GraphUnavailable"
 	// ReasonTrackingHealthy: subscriptions were read (Degraded=False).
 	ReasonTrackingHealthy = "TrackingHealthy"

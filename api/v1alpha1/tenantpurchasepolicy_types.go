@@ -205,6 +205,95 @@ type SubscriptionTracking struct {
 	ProratedRefundWindow *metav1.Duration `json:"proratedRefundWindow,omitempty"`
 }
 
+// SettingPolicy is what spec.tenantSettings asks of one tenant-wide
+// acquisition setting: Enabled, Disabled, or Unmanaged to leave it alone.
+// +kubebuilder:validation:Enum=Enabled;Disabled;Unmanaged
+type SettingPolicy string
+
+const (
+	// SettingEnabled keeps the setting on (the path is open to users).
+	SettingEnabled SettingPolicy = "Enabled"
+	// SettingDisabled keeps the setting off (the path is closed).
+	SettingDisabled SettingPolicy = "Disabled"
+	// SettingUnmanaged never reads nor writes the setting.
+	SettingUnmanaged SettingPolicy = "Unmanaged"
+)
+
+// SettingValue is a tenant-wide acquisition setting as the tenant has it.
+// +kubebuilder:validation:Enum=Enabled;Disabled
+type SettingValue string
+
+// TenantSettingName names one tenant-wide acquisition setting, as
+// spec.tenantSettings spells it.
+// +kubebuilder:validation:Enum=emailBasedSubscriptions;emailVerifiedUsersJoin;trialsOnBehalfOfOrganization;officeStore
+type TenantSettingName string
+
+// The tenant-wide acquisition settings.
+const (
+	SettingEmailBasedSubscriptions      TenantSettingName = "emailBasedSubscriptions"
+	SettingEmailVerifiedUsersJoin       TenantSettingName = "emailVerifiedUsersJoin"
+	SettingTrialsOnBehalfOfOrganization TenantSettingName = "trialsOnBehalfOfOrganization"
+	SettingOfficeStore                  TenantSettingName = "officeStore"
+)
+
+// SettingsResource names the Microsoft Graph resource that holds a setting.
+// +kubebuilder:validation:Enum=authorizationPolicy;appsAndServices
+type SettingsResource string
+
+const (
+	// ResourceAuthorizationPolicy is GET/PATCH /v1.0/policies/authorizationPolicy.
+	ResourceAuthorizationPolicy SettingsResource = "authorizationPolicy"
+	// ResourceAppsAndServices is GET/PATCH /beta/admin/appsAndServices (a beta API).
+	ResourceAppsAndServices SettingsResource = "appsAndServices"
+)
+
+// TenantSettings are the tenant-wide settings that let users acquire
+// licences without the self-service purchase policy: blocking every product
+// leaves these paths open. Each is Enabled, Disabled or Unmanaged (the
+// default: never read, never written). Adoption, drift, Observe mode and
+// deletionPolicy Restore work as for products.
+type TenantSettings struct {
+	// emailBasedSubscriptions says whether users may sign up for email-based
+	// ("viral") subscriptions such as Power BI (free) with their work address:
+	// Microsoft Graph authorizationPolicy allowedToSignUpEmailBasedSubscriptions.
+	// Needs Policy.Read.All to read, Policy.ReadWrite.Authorization to write.
+	// +optional
+	// +kubebuilder:default=Unmanaged
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailBasedSubscriptions must be Enabled, Disabled or Unmanaged (leave it alone)"
+	EmailBasedSubscriptions SettingPolicy `json:"emailBasedSubscriptions,omitempty"`
+
+	// emailVerifiedUsersJoin says whether people who verified an email
+	// address of one of the organisation's domains may join the directory
+	// through such a sign-up: Microsoft Graph authorizationPolicy
+	// allowEmailVerifiedUsersToJoinOrganization. Same permissions as
+	// emailBasedSubscriptions.
+	// +optional
+	// +kubebuilder:default=Unmanaged
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailVerifiedUsersJoin must be Enabled, Disabled or Unmanaged (leave it alone)"
+	EmailVerifiedUsersJoin SettingPolicy `json:"emailVerifiedUsersJoin,omitempty"`
+
+	// trialsOnBehalfOfOrganization says whether users may start trials on
+	// behalf of the organisation, even of products whose own policy is
+	// Disabled: Microsoft Graph (beta) admin/appsAndServices
+	// settings.isAppAndServicesTrialEnabled. Needs
+	// OrgSettings-AppsAndServices.Read.All to read, .ReadWrite.All to write.
+	// In a cloud without this beta resource the setting stays unknown
+	// (TenantSettingsDegraded, reason NotOfferedInThisCloud).
+	// +optional
+	// +kubebuilder:default=Unmanaged
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.trialsOnBehalfOfOrganization must be Enabled, Disabled or Unmanaged (leave it alone)"
+	TrialsOnBehalfOfOrganization SettingPolicy `json:"trialsOnBehalfOfOrganization,omitempty"`
+
+	// officeStore says whether users may acquire Office Store add-ins:
+	// Microsoft Graph (beta) admin/appsAndServices
+	// settings.isOfficeStoreEnabled. Same permissions as
+	// trialsOnBehalfOfOrganization.
+	// +optional
+	// +kubebuilder:default=Unmanaged
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.officeStore must be Enabled, Disabled or Unmanaged (leave it alone)"
+	OfficeStore SettingPolicy `json:"officeStore,omitempty"`
+}
+
 // TenantPurchasePolicySpec is the desired self-service purchase state of one
 // Microsoft 365 tenant.
 type TenantPurchasePolicySpec struct {
@@ -260,6 +349,13 @@ type TenantPurchasePolicyTemplate struct {
 	// +listMapKey=offerType
 	// +kubebuilder:validation:MaxItems=4
 	OfferTypes []OfferTypeRule `json:"offerTypes,omitempty"`
+
+	// tenantSettings closes (or keeps open) the tenant-wide acquisition paths
+	// the product policies do not cover: email-based sign-ups, email-verified
+	// users joining, trials on behalf of the organisation, the Office Store.
+	// Omitted, or a field Unmanaged: left alone, never read.
+	// +optional
+	TenantSettings *TenantSettings `json:"tenantSettings,omitempty"`
 
 	// interval is how often the tenant is checked for drift, at least 1m. Each
 	// run is jittered by up to 10% so fleets spread out.
@@ -395,6 +491,58 @@ type ProductStatus struct {
 	MissingSyncs int32 `json:"missingSyncs,omitempty"`
 }
 
+// TenantSettingStatus is what the controller knows of one managed
+// tenant-wide acquisition setting.
+type TenantSettingStatus struct {
+	// setting is the name as spec.tenantSettings spells it.
+	// +required
+	Setting TenantSettingName `json:"setting"`
+
+	// resource is the Microsoft Graph resource that holds the setting:
+	// authorizationPolicy (v1.0) or appsAndServices (beta).
+	// +required
+	Resource SettingsResource `json:"resource"`
+
+	// desired is the value spec.tenantSettings asks for.
+	// +required
+	Desired SettingValue `json:"desired"`
+
+	// observed is the value the last successful read of the resource showed;
+	// empty until one succeeded. While unknownReason is set it may be stale.
+	// +optional
+	Observed SettingValue `json:"observed,omitempty"`
+
+	// unknownReason says why the last sync could not read the setting
+	// (Forbidden, NotOfferedInThisCloud, GraphUnavailable); the
+	// TenantSettingsDegraded condition says more. Empty when it was read.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UnknownReason string `json:"unknownReason,omitempty"`
+
+	// adoptedValue is the value the setting had when this policy first read
+	// it while managing it. Restore on deletion writes it back.
+	// +optional
+	AdoptedValue SettingValue `json:"adoptedValue,omitempty"`
+
+	// adoptedAt is when this policy first read the setting.
+	// +optional
+	AdoptedAt *metav1.Time `json:"adoptedAt,omitempty"`
+
+	// pendingValue is a value the controller wrote (Microsoft accepted it)
+	// that no read has confirmed yet; the next sync reads it back and only
+	// then counts the correction.
+	// +optional
+	PendingValue SettingValue `json:"pendingValue,omitempty"`
+
+	// corrections counts the writes of this setting that a read confirmed.
+	// +optional
+	Corrections int64 `json:"corrections,omitempty"`
+
+	// lastCorrectionTime is when a write of this setting was last confirmed.
+	// +optional
+	LastCorrectionTime *metav1.Time `json:"lastCorrectionTime,omitempty"`
+}
+
 // DriftAction says what the controller did about a drift.
 // +kubebuilder:validation:Enum=Corrected;Reported;CorrectionFailed;CorrectionPending
 type DriftAction string
@@ -407,13 +555,19 @@ const (
 	DriftCorrectionPending DriftAction = "CorrectionPending"
 )
 
-// DriftRecord is one transition of a product away from the value the
-// controller had converged it to (or last observed).
+// DriftRecord is one transition of a product, offer type or tenant setting
+// away from the value the controller had converged it to (or last observed).
+// +kubebuilder:validation:XValidation:rule="has(self.productID) != has(self.setting)",message="a drift record names exactly one of productID or setting"
 type DriftRecord struct {
-	// productID of the product (or offer type) that drifted.
-	// +required
+	// productID of the product (or offer type) that drifted; empty for a
+	// tenant setting.
+	// +optional
 	// +kubebuilder:validation:MaxLength=64
-	ProductID string `json:"productID"`
+	ProductID string `json:"productID,omitempty"`
+	// setting is the tenant setting that drifted (as spec.tenantSettings
+	// names it); empty for a product.
+	// +optional
+	Setting TenantSettingName `json:"setting,omitempty"`
 	// expected is the value the product had before the drift.
 	// +required
 	// +kubebuilder:validation:MaxLength=64
@@ -458,15 +612,19 @@ type Summary struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=16
 	Ready string `json:"ready,omitempty"`
-	// managed is the number of products the policy manages (not Unmanaged).
+	// managed is the number of products and tenant settings the policy
+	// manages (not Unmanaged).
 	// +optional
 	// +kubebuilder:default=0
 	Managed int32 `json:"managed"`
-	// compliant is the number of managed products at their desired value.
+	// compliant is the number of managed products and tenant settings at
+	// their desired value.
 	// +optional
 	// +kubebuilder:default=0
 	Compliant int32 `json:"compliant"`
-	// drifted is the number of managed products not at their desired value.
+	// drifted is the number of managed products and tenant settings known
+	// not to be at their desired value (a setting that could not be read
+	// counts as neither compliant nor drifted).
 	// +optional
 	// +kubebuilder:default=0
 	Drifted int32 `json:"drifted"`
@@ -624,8 +782,8 @@ type TenantPurchasePolicyStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration"`
 
-	// conditions: Ready, Reconciling and Stalled (kstatus), Drifted, Conflict
-	// and SubscriptionTrackingDegraded.
+	// conditions: Ready, Reconciling and Stalled (kstatus), Drifted, Conflict,
+	// SubscriptionTrackingDegraded and TenantSettingsDegraded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -663,6 +821,14 @@ type TenantPurchasePolicyStatus struct {
 	// +listMapKey=productID
 	// +kubebuilder:validation:MaxItems=256
 	Products []ProductStatus `json:"products,omitempty"`
+
+	// tenantSettings is the state of every managed tenant-wide acquisition
+	// setting (the spec.tenantSettings fields that are not Unmanaged).
+	// +optional
+	// +listType=map
+	// +listMapKey=setting
+	// +kubebuilder:validation:MaxItems=4
+	TenantSettings []TenantSettingStatus `json:"tenantSettings,omitempty"`
 
 	// offerTypes is the state of the offer types the policy has rules for.
 	// +optional

@@ -77,9 +77,37 @@ type PolicyOverrides struct {
 	// +optional
 	Subscriptions *SubscriptionTracking `json:"subscriptions,omitempty"`
 
+	// tenantSettings are merged with the template's tenantSettings field by
+	// field: a field set here replaces the template's (Unmanaged leaves the
+	// setting alone in this tenant), a field left out keeps the template's.
+	// +optional
+	TenantSettings *TenantSettingsOverrides `json:"tenantSettings,omitempty"`
+
 	// suspend replaces the template's suspend.
 	// +optional
 	Suspend *bool `json:"suspend,omitempty"`
+}
+
+// TenantSettingsOverrides change some of the template's tenantSettings for
+// one tenant; a field left out keeps the template's value (so, unlike
+// TenantSettings, no field has a default).
+type TenantSettingsOverrides struct {
+	// emailBasedSubscriptions replaces the template's emailBasedSubscriptions.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailBasedSubscriptions must be Enabled, Disabled or Unmanaged (leave it alone)"
+	EmailBasedSubscriptions SettingPolicy `json:"emailBasedSubscriptions,omitempty"`
+	// emailVerifiedUsersJoin replaces the template's emailVerifiedUsersJoin.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailVerifiedUsersJoin must be Enabled, Disabled or Unmanaged (leave it alone)"
+	EmailVerifiedUsersJoin SettingPolicy `json:"emailVerifiedUsersJoin,omitempty"`
+	// trialsOnBehalfOfOrganization replaces the template's trialsOnBehalfOfOrganization.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.trialsOnBehalfOfOrganization must be Enabled, Disabled or Unmanaged (leave it alone)"
+	TrialsOnBehalfOfOrganization SettingPolicy `json:"trialsOnBehalfOfOrganization,omitempty"`
+	// officeStore replaces the template's officeStore.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.officeStore must be Enabled, Disabled or Unmanaged (leave it alone)"
+	OfficeStore SettingPolicy `json:"officeStore,omitempty"`
 }
 
 // SetTenant is a listed customer of a set.

@@ -2,8 +2,11 @@ package m365sim
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -321,9 +324,9 @@ func (s *Server) handlePatchAppsAndServices(w http.ResponseWriter, r *http.Reque
 // in Graph's words otherwise), applies it, records the write and answers 204.
 func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, t *tenant, resource string, schema propertySchema,
 	apply func(*tenantSettings, []byte) error) {
-	body, err := readLimited(r.Body)
+	body, status, err := readGraphBody(r)
 	if err != nil {
-		styleOf(EndpointGraph).write(w, http.StatusBadRequest, "BadRequest", "Unable to read the request body.")
+		styleOf(EndpointGraph).write(w, status, http.StatusText(status), err.Error())
 		return
 	}
 	fields, msg := schema.validate(body)
@@ -342,6 +345,31 @@ func (s *Server) patchSettings(w http.ResponseWriter, r *http.Request, t *tenant
 	}
 	t.settings.writes = append(t.settings.writes, SettingsWrite{Time: s.now(), Resource: resource, Fields: fields, Caller: callOf(r).caller})
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readGraphBody reads a request body as Graph does: plain, or gzip
+// (Content-Encoding: gzip, which the Graph SDKs' compression handler sends);
+// any other encoding is 415, as Graph answers (the SDKs then resend it
+// uncompressed).
+func readGraphBody(r *http.Request) ([]byte, int, error) {
+	var body io.Reader = r.Body
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, http.StatusBadRequest, errors.New("Unable to read the request body: invalid gzip stream.")
+		}
+		defer zr.Close()
+		body = zr
+	default:
+		return nil, http.StatusUnsupportedMediaType, fmt.Errorf("Content-Encoding '%s' is not supported.", clip(enc))
+	}
+	b, err := readLimited(body)
+	if err != nil {
+		return nil, http.StatusBadRequest, errors.New("Unable to read the request body.")
+	}
+	return b, 0, nil
 }
 
 // Kinds of PATCHable properties.

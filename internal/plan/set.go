@@ -11,7 +11,8 @@ import (
 // into the tenant's child policy; kubectl tpp plan plans it): mode, default and
 // suspend replace the template's, products and offer types are merged by
 // key (an override replaces the template's rule in place, new rules come
-// after), subscriptions replaces the template's as a whole.
+// after), tenantSettings field by field, subscriptions replaces the
+// template's as a whole.
 func TenantSpec(tpl *v1.TenantPurchasePolicyTemplate, tenantID string, o *v1.PolicyOverrides) v1.TenantPurchasePolicySpec {
 	spec := v1.TenantPurchasePolicySpec{TenantID: tenantID, TenantPurchasePolicyTemplate: *tpl.DeepCopy()}
 	if o == nil {
@@ -31,9 +32,36 @@ func TenantSpec(tpl *v1.TenantPurchasePolicyTemplate, tenantID string, o *v1.Pol
 	if o.Subscriptions != nil {
 		t.Subscriptions = *o.Subscriptions
 	}
+	t.TenantSettings = mergeSettings(t.TenantSettings, o.TenantSettings)
 	t.Products = mergeByKey(t.Products, o.Products, func(r v1.ProductRule) string { return r.ProductID })
 	t.OfferTypes = mergeByKey(t.OfferTypes, o.OfferTypes, func(r v1.OfferTypeRule) string { return string(r.OfferType) })
 	return spec
+}
+
+// mergeSettings is the template's tenant settings with each field the
+// override sets replacing the template's.
+func mergeSettings(base *v1.TenantSettings, o *v1.TenantSettingsOverrides) *v1.TenantSettings {
+	if o == nil {
+		return base
+	}
+	out := &v1.TenantSettings{}
+	if base != nil {
+		*out = *base
+	}
+	for _, f := range []struct {
+		dst *v1.SettingPolicy
+		v   v1.SettingPolicy
+	}{
+		{&out.EmailBasedSubscriptions, o.EmailBasedSubscriptions},
+		{&out.EmailVerifiedUsersJoin, o.EmailVerifiedUsersJoin},
+		{&out.TrialsOnBehalfOfOrganization, o.TrialsOnBehalfOfOrganization},
+		{&out.OfficeStore, o.OfficeStore},
+	} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	return out
 }
 
 // mergeByKey returns base with each entry of over replacing the entry of
