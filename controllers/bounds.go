@@ -14,6 +14,7 @@ import (
 func boundStatus(st *v1.TenantPurchasePolicyStatus) {
 	st.Products = boundEntries(st.Products, v1.MaxProducts)
 	st.OfferTypes = boundEntries(st.OfferTypes, v1.MaxOfferTypes)
+	st.TenantSettings = capped(unique(st.TenantSettings, func(t v1.TenantSettingStatus) string { return string(t.Setting) }), v1.MaxTenantSettings)
 	st.DriftHistory = capped(st.DriftHistory, v1.MaxDriftHistory)
 	for i := range st.DriftHistory {
 		d := &st.DriftHistory[i]

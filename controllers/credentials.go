@@ -32,6 +32,9 @@ func (r *TenantPurchasePolicyReconciler) loadCredentials(ctx context.Context, s 
 	s.cred = cred
 	s.policies = r.Policies.For(tenantKey(s.policy), cred)
 	s.directory = r.Directory.For(tenantKey(s.policy), cred)
+	if r.Settings != nil {
+		s.settings = r.Settings.For(tenantKey(s.policy), cred)
+	}
 	return nil
 }
 

@@ -31,12 +31,12 @@ func restores(p *v1.TenantPurchasePolicy) bool {
 
 // deleteSteps run deletionPolicy. Orphan (and any Observe policy) leaves the
 // tenant as it is: no step. Restore reads the tenant as the owner would and
-// writes back the adoption values.
+// writes back the adoption values (products, then tenant settings).
 func (r *TenantPurchasePolicyReconciler) deleteSteps(p *v1.TenantPurchasePolicy) []step {
 	if !restores(p) {
 		return nil
 	}
-	return []step{r.checkTenantID, r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore, r.checkRefreshToken}
+	return []step{r.checkTenantID, r.loadCredentials, r.observeTenant, r.resolveOwnership, r.restore, r.restoreSettings, r.checkRefreshToken}
 }
 
 // restore writes back the adoption values of the products (and offer types)

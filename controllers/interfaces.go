@@ -52,6 +52,25 @@ type TenantDirectory interface {
 	GetUser(ctx context.Context, userID string) (graph.User, error)
 }
 
+// SettingsAPI connects to the tenant-wide acquisition settings (Microsoft
+// Graph).
+type SettingsAPI interface {
+	// For returns the settings API of tenantID, every call authenticated with cred.
+	For(tenantID string, cred azcore.TokenCredential) TenantSettingsAPI
+}
+
+// TenantSettingsAPI reads and writes one tenant's acquisition settings, one
+// Graph resource per pair of calls. A read returns the properties the
+// answer carried; a write sends exactly the properties it is given and is
+// idempotent. The appsAndServices calls go to Graph beta: a cloud without
+// it fails them with graph.NotOffered.
+type TenantSettingsAPI interface {
+	GetAuthorizationPolicy(ctx context.Context) (graph.Settings, error)
+	UpdateAuthorizationPolicy(ctx context.Context, set graph.Settings) error
+	GetAppsAndServices(ctx context.Context) (graph.Settings, error)
+	UpdateAppsAndServices(ctx context.Context, set graph.Settings) error
+}
+
 // CredentialSource turns credential material into a token credential, cached
 // by tenant, client and a hash of the material.
 type CredentialSource interface {

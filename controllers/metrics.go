@@ -19,6 +19,7 @@ type Metrics struct {
 	drift          *prometheus.CounterVec
 	corrected      *prometheus.CounterVec
 	writes         *prometheus.CounterVec
+	settingsWrites *prometheus.CounterVec
 	newProducts    *prometheus.CounterVec
 	handovers      *prometheus.CounterVec
 	purchases      *prometheus.CounterVec
@@ -50,11 +51,13 @@ func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_reconcile_outcomes_total",
 			Help: "Reconciles of TenantPurchasePolicies by outcome (ready, stalled, throttled, waiting, transient, suspended, deleting)."}, with("outcome")),
 		drift: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_drift_detected_total",
-			Help: "Products found changed outside the policy."}, with()),
+			Help: "Products and tenant settings found changed outside the policy."}, with()),
 		corrected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_drift_corrected_total",
-			Help: "Drifted products set back by the controller."}, with()),
+			Help: "Drifted products and tenant settings set back by the controller."}, with()),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_policy_writes_total",
 			Help: "Writes to the licensing API by result (ok or the error kind)."}, with("result")),
+		settingsWrites: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_tenant_settings_writes_total",
+			Help: "PATCHes of a tenant settings resource (authorizationPolicy, appsAndServices) by result (ok or the error kind)."}, with("resource", "result")),
 		newProducts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_new_products_total",
 			Help: "Products Microsoft added after a policy adopted its tenant."}, with()),
 		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_self_service_handovers_total",
@@ -73,7 +76,7 @@ func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
 			Help: "The policy's subscriptions.refundWarning, exported next to its full-refund deadline."}, with("policy")),
 		transport: m365.NewTransportMetrics(),
 	}
-	reg.MustRegister(m.reconciles, m.drift, m.corrected, m.writes, m.newProducts, m.handovers, m.purchases,
+	reg.MustRegister(m.reconciles, m.drift, m.corrected, m.writes, m.settingsWrites, m.newProducts, m.handovers, m.purchases,
 		m.selfService, m.driftedGauge, m.conditions, m.refundDeadline, m.refundWarning, m.transport)
 	return m
 }
@@ -225,4 +228,19 @@ func (m *Metrics) write(p *v1.TenantPurchasePolicy, err error) {
 		}
 	}
 	m.writes.WithLabelValues(m.labels(p, result)...).Inc()
+}
+
+// settingsWrite counts one PATCH of a tenant settings resource.
+func (m *Metrics) settingsWrite(p *v1.TenantPurchasePolicy, resource v1.SettingsResource, err error) {
+	if m == nil {
+		return
+	}
+	result := "ok"
+	if err != nil {
+		result = string(m365.KindOf(err))
+		if result == "" {
+			result = "error"
+		}
+	}
+	m.settingsWrites.WithLabelValues(m.labels(p, string(resource), result)...).Inc()
 }

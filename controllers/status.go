@@ -32,6 +32,7 @@ func recordStatus(s *syncState, o outcome) {
 	setConflict(s)
 	setTracking(s)
 	setListAnomalies(s)
+	setTenantSettings(s)
 	dropped := st.Summary.ProductsDropped
 	if s.acted {
 		dropped = s.productsDropped
@@ -87,18 +88,42 @@ func readyStatus(kind outcomeKind, conds []metav1.Condition) metav1.ConditionSta
 }
 
 func readyMessage(s *syncState) string {
-	sum := summarize(&s.policy.Status)
+	sum := summarizeProducts(&s.policy.Status)
+	settings := settingsNote(&s.policy.Status)
 	if s.policy.Spec.Mode == v1.ModeObserve {
-		return fmt.Sprintf("Observe mode: %d managed products read, %d differ from the policy; nothing written", sum.Managed, sum.Drifted)
+		return fmt.Sprintf("Observe mode: %d managed products read, %d differ from the policy%s; nothing written", sum.Managed, sum.Drifted, settings)
 	}
 	if pending := pendingWrites(&s.policy.Status); len(pending) > 0 {
-		return fmt.Sprintf("%d managed products, %d unmanaged; written, to be confirmed by the next product list: %s",
-			sum.Managed, sum.Unmanaged, truncateList(pending, 10))
+		return fmt.Sprintf("%d managed products, %d unmanaged%s; written, to be confirmed by the next read: %s",
+			sum.Managed, sum.Unmanaged, settings, truncateList(pending, 10))
 	}
-	return fmt.Sprintf("tenant matches the policy: %d managed products, %d unmanaged", sum.Managed, sum.Unmanaged)
+	return fmt.Sprintf("tenant matches the policy: %d managed products, %d unmanaged%s", sum.Managed, sum.Unmanaged, settings)
 }
 
-// pendingWrites lists the products written but not yet confirmed.
+// settingsNote counts the managed tenant settings for the Ready message:
+// empty when none is managed.
+func settingsNote(st *v1.TenantPurchasePolicyStatus) string {
+	if len(st.TenantSettings) == 0 {
+		return ""
+	}
+	var differ, unknown int
+	for _, t := range st.TenantSettings {
+		switch {
+		case t.UnknownReason != "" || t.Observed == "":
+			unknown++
+		case t.Observed != t.Desired:
+			differ++
+		}
+	}
+	note := fmt.Sprintf(", %d tenant settings (%d differ", len(st.TenantSettings), differ)
+	if unknown > 0 {
+		note += fmt.Sprintf(", %d unknown", unknown)
+	}
+	return note + ")"
+}
+
+// pendingWrites lists the products and tenant settings written but not yet
+// confirmed.
 func pendingWrites(st *v1.TenantPurchasePolicyStatus) []string {
 	var out []string
 	for _, list := range [][]v1.ProductStatus{st.Products, st.OfferTypes} {
@@ -106,6 +131,11 @@ func pendingWrites(st *v1.TenantPurchasePolicyStatus) []string {
 			if p.PendingValue != "" && p.PendingValue != p.Observed {
 				out = append(out, p.ProductID+"="+p.PendingValue)
 			}
+		}
+	}
+	for _, t := range st.TenantSettings {
+		if t.PendingValue != "" && t.PendingValue != t.Observed {
+			out = append(out, string(t.Setting)+"="+string(t.PendingValue))
 		}
 	}
 	return out
@@ -130,8 +160,20 @@ func setDrifted(s *syncState) {
 			}
 		}
 	}
+	for _, t := range s.policy.Status.TenantSettings {
+		if known(t) && t.Observed != t.Desired {
+			note := fmt.Sprintf("tenant setting %s is %s, wants %s", t.Setting, t.Observed, t.Desired)
+			if t.PendingValue == t.Desired {
+				note += " (written, to be confirmed)"
+			}
+			drifted = append(drifted, note)
+		}
+	}
 	c := metav1.Condition{Type: v1.DriftedCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonInSync,
 		Message: "every managed product has its desired value", ObservedGeneration: s.policy.Generation}
+	if len(s.policy.Status.TenantSettings) > 0 {
+		c.Message = "every managed product and tenant setting has its desired value"
+	}
 	if len(drifted) > 0 {
 		c.Status, c.Reason, c.Message = metav1.ConditionTrue, v1.ReasonDriftDetected, truncateList(drifted, 10)
 	}
@@ -171,9 +213,49 @@ func setTracking(s *syncState) {
 	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
 }
 
-// summarize counts what the print columns show (products missing from the
-// last list count nowhere).
+// setTenantSettings sets TenantSettingsDegraded when the settings step ran
+// (and removes it when spec.tenantSettings manages nothing); a run stopped
+// before the step leaves it as it was.
+func setTenantSettings(s *syncState) {
+	o := s.tenantSettings
+	if o == nil {
+		return
+	}
+	if !o.managed {
+		meta.RemoveStatusCondition(&s.policy.Status.Conditions, v1.TenantSettingsDegradedCondition)
+		return
+	}
+	c := metav1.Condition{Type: v1.TenantSettingsDegradedCondition, Status: metav1.ConditionFalse, ObservedGeneration: s.policy.Generation,
+		Reason: v1.ReasonSettingsHealthy, Message: "every managed tenant setting was read from Microsoft Graph"}
+	if o.reason != "" {
+		c.Status, c.Reason, c.Message = metav1.ConditionTrue, o.reason, strings.Join(o.problems, "; ")
+	}
+	meta.SetStatusCondition(&s.policy.Status.Conditions, c)
+}
+
+// known tells whether the last sync read a tenant setting.
+func known(t v1.TenantSettingStatus) bool { return t.UnknownReason == "" && t.Observed != "" }
+
+// summarize counts what the print columns show: products (those missing
+// from the last list count nowhere) and tenant settings (those that could
+// not be read count as managed only).
 func summarize(st *v1.TenantPurchasePolicyStatus) v1.Summary {
+	sum := summarizeProducts(st)
+	for _, t := range st.TenantSettings {
+		sum.Managed++
+		switch {
+		case !known(t):
+		case t.Observed == t.Desired:
+			sum.Compliant++
+		default:
+			sum.Drifted++
+		}
+	}
+	return sum
+}
+
+// summarizeProducts is summarize without the tenant settings.
+func summarizeProducts(st *v1.TenantPurchasePolicyStatus) v1.Summary {
 	var sum v1.Summary
 	for _, list := range [][]v1.ProductStatus{st.Products, st.OfferTypes} {
 		for _, p := range list {

@@ -45,9 +45,11 @@ type TenantPurchasePolicyReconciler struct {
 	// Recorder emits Events.
 	Recorder recorder.EventRecorder
 
-	// Policies and Directory connect to a tenant's licensing and Graph APIs.
+	// Policies and Directory connect to a tenant's licensing and Graph APIs,
+	// Settings to its tenant-wide acquisition settings (Graph).
 	Policies  PolicyAPI
 	Directory DirectoryAPI
+	Settings  SettingsAPI
 	// Credentials turns the material loadCredentials reads into a token credential.
 	Credentials CredentialSource
 	// Assertions requests ServiceAccount tokens for workload identity.
@@ -86,6 +88,7 @@ type syncState struct {
 	cred       azcore.TokenCredential
 	policies   TenantPolicies
 	directory  TenantDirectory
+	settings   TenantSettingsAPI
 	products   []licensing.Item
 	offerTypes []licensing.Item
 	// unlisted counts the items of the product list the client could not
@@ -113,6 +116,9 @@ type syncState struct {
 	productsDropped int32
 	// tracking is the outcome of subscription tracking; nil when not run.
 	tracking *trackingOutcome
+	// tenantSettings is the outcome of the tenant settings step; nil when
+	// not run.
+	tenantSettings *settingsOutcome
 	// wakeAt are earlier times at which the policy needs a run (rule expiry,
 	// refund warnings).
 	wakeAt []time.Time
@@ -187,6 +193,7 @@ func (r *TenantPurchasePolicyReconciler) steps(s *syncState) []step {
 		r.computePlan,
 		r.resolveOwnership,
 		r.act,
+		r.reconcileTenantSettings,
 		r.trackSubscriptions,
 		r.checkRefreshToken,
 	}

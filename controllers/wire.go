@@ -76,6 +76,7 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 		Recorder:         mgr.GetEventRecorder("purchase-policy-controller"),
 		Policies:         licensingAPI{lic},
 		Directory:        graphAPI{dir},
+		Settings:         graphSettingsAPI{dir},
 		Credentials:      creds,
 		Assertions:       clustercreds.ServiceAccountTokens(direct),
 		RefreshTokens:    clustercreds.SecretRefreshTokens(direct),
@@ -91,6 +92,8 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 type (
 	licensingAPI struct{ c *licensing.Client }
 	graphAPI     struct{ c *graph.Client }
+	// graphSettingsAPI is the Graph client's settings calls (same pipeline).
+	graphSettingsAPI struct{ c *graph.Client }
 )
 
 func (a licensingAPI) For(tenantID string, cred azcore.TokenCredential) TenantPolicies {
@@ -98,5 +101,9 @@ func (a licensingAPI) For(tenantID string, cred azcore.TokenCredential) TenantPo
 }
 
 func (a graphAPI) For(tenantID string, cred azcore.TokenCredential) TenantDirectory {
+	return a.c.For(tenantID, cred)
+}
+
+func (a graphSettingsAPI) For(tenantID string, cred azcore.TokenCredential) TenantSettingsAPI {
 	return a.c.For(tenantID, cred)
 }

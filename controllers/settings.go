@@ -1,0 +1,448 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+)
+
+// Tenant-wide acquisition settings (spec.tenantSettings): four switches on
+// two Graph resources that let users get licences past the product
+// policies. They follow the products' semantics (adoption, drift as
+// transitions, Enforce corrects, Observe reports, Restore on deletion) with
+// the floor of product.md: one GET per resource with a managed setting, one
+// PATCH per resource that differs, holding only the differing properties.
+
+// tenantSetting is one setting: its name in the spec, where it lives, and
+// how to read it from the spec.
+type tenantSetting struct {
+	name     v1.TenantSettingName
+	resource *settingsResource
+	// field is the Graph property.
+	field string
+	spec  func(*v1.TenantSettings) v1.SettingPolicy
+	// path is the user-facing name of what it opens.
+	path string
+}
+
+// settingsResource is one Graph resource holding settings.
+type settingsResource struct {
+	name v1.SettingsResource
+	// what names the resource in messages.
+	what string
+	// readPermission and writePermission are the Graph application
+	// permissions a 403 names.
+	readPermission, writePermission string
+	get                             func(TenantSettingsAPI, context.Context) (graph.Settings, error)
+	update                          func(TenantSettingsAPI, context.Context, graph.Settings) error
+}
+
+var (
+	authorizationPolicy = &settingsResource{name: v1.ResourceAuthorizationPolicy, what: "GET/PATCH /v1.0/policies/authorizationPolicy",
+		readPermission: "Policy.Read.All", writePermission: "Policy.ReadWrite.Authorization",
+		get: TenantSettingsAPI.GetAuthorizationPolicy, update: TenantSettingsAPI.UpdateAuthorizationPolicy}
+	appsAndServices = &settingsResource{name: v1.ResourceAppsAndServices, what: "GET/PATCH /beta/admin/appsAndServices (beta)",
+		readPermission: "OrgSettings-AppsAndServices.Read.All", writePermission: "OrgSettings-AppsAndServices.ReadWrite.All",
+		get: TenantSettingsAPI.GetAppsAndServices, update: TenantSettingsAPI.UpdateAppsAndServices}
+	settingsResources = []*settingsResource{authorizationPolicy, appsAndServices}
+
+	tenantSettings = []tenantSetting{
+		{name: v1.SettingEmailBasedSubscriptions, resource: authorizationPolicy, field: graph.FieldAllowedToSignUpEmailBasedSubscriptions,
+			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailBasedSubscriptions }, path: "email-based subscriptions"},
+		{name: v1.SettingEmailVerifiedUsersJoin, resource: authorizationPolicy, field: graph.FieldAllowEmailVerifiedUsersToJoinOrganization,
+			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailVerifiedUsersJoin }, path: "email-verified users joining"},
+		{name: v1.SettingTrialsOnBehalfOfOrganization, resource: appsAndServices, field: graph.FieldIsAppAndServicesTrialEnabled,
+			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.TrialsOnBehalfOfOrganization }, path: "trials on behalf of the organisation"},
+		{name: v1.SettingOfficeStore, resource: appsAndServices, field: graph.FieldIsOfficeStoreEnabled,
+			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.OfficeStore }, path: "the Office Store"},
+	}
+)
+
+// desiredSetting is the value the spec asks of setting, and whether it is
+// managed (Enabled or Disabled; Unmanaged and unset are not).
+func desiredSetting(spec *v1.TenantSettings, ts tenantSetting) (v1.SettingValue, bool) {
+	if spec == nil {
+		return "", false
+	}
+	switch p := ts.spec(spec); p {
+	case v1.SettingEnabled, v1.SettingDisabled:
+		return v1.SettingValue(p), true
+	}
+	return "", false
+}
+
+func settingValue(b bool) v1.SettingValue {
+	if b {
+		return v1.SettingValue(v1.SettingEnabled)
+	}
+	return v1.SettingValue(v1.SettingDisabled)
+}
+
+// settingsOutcome is what the settings step reports to the conditions.
+type settingsOutcome struct {
+	// managed is false when spec.tenantSettings manages nothing.
+	managed bool
+	// reason and problems describe what degraded (first reason wins).
+	reason   string
+	problems []string
+}
+
+func (o *settingsOutcome) degrade(reason, format string, args ...any) {
+	if o.reason == "" {
+		o.reason = reason
+	}
+	o.problems = append(o.problems, fmt.Sprintf(format, args...))
+}
+
+// settingChange is what one run does about one managed setting.
+type settingChange struct {
+	ts      tenantSetting
+	desired v1.SettingValue
+	row     v1.TenantSettingStatus
+	adopted bool
+	// write: Enforce mode sends desired.
+	write bool
+	// drift is a transition this run found (recorded once the write's
+	// answer is known); correcting is the drift record a confirmed write
+	// completes (drift, or an earlier record of the setting).
+	drift, correcting *v1.DriftRecord
+}
+
+// reconcileTenantSettings reads each Graph resource that holds a managed
+// setting (one GET), records adoption, drift transitions and the
+// confirmation of earlier writes, and in Enforce mode sends one PATCH per
+// resource with exactly the settings that differ. A resource that cannot be
+// read or written (403, a cloud without the beta resource, Graph failing)
+// leaves only its settings unknown: the run goes on.
+//
+// Sets status.tenantSettings, status.driftHistory, counters and (through
+// recordStatus) TenantSettingsDegraded; before the first write of an
+// adopted setting patches status once more with the adoption values.
+func (r *TenantPurchasePolicyReconciler) reconcileTenantSettings(ctx context.Context, s *syncState) error {
+	p := s.policy
+	out := &settingsOutcome{}
+	s.tenantSettings = out
+	prev := map[v1.TenantSettingName]v1.TenantSettingStatus{}
+	for _, row := range p.Status.TenantSettings {
+		prev[row.Setting] = row
+	}
+	var rows []v1.TenantSettingStatus
+	var all []*settingChange
+	var writes []resourceWrite
+	for _, res := range settingsResources {
+		var changes []*settingChange
+		for _, ts := range tenantSettings {
+			if desired, ok := desiredSetting(p.Spec.TenantSettings, ts); ok && ts.resource == res {
+				old := prev[ts.name]
+				old.Setting, old.Resource, old.Desired = ts.name, res.name, desired
+				changes = append(changes, &settingChange{ts: ts, desired: desired, row: old})
+			}
+		}
+		if len(changes) == 0 {
+			continue
+		}
+		out.managed = true
+		if w := s.readResource(ctx, res, changes); len(w.patch) > 0 {
+			writes = append(writes, w)
+		}
+		all = append(all, changes...)
+	}
+	if len(writes) > 0 {
+		if err := r.snapshotSettingsAdoption(ctx, s, all); err != nil {
+			return err
+		}
+	}
+	for _, w := range writes {
+		r.writeResource(ctx, s, w)
+	}
+	for _, c := range all {
+		rows = append(rows, c.row)
+		if c.drift != nil {
+			recordDrift(&p.Status, *c.drift)
+		}
+	}
+	s.settingsAdoptionNote(all)
+	p.Status.TenantSettings = rows
+	return nil
+}
+
+// resourceWrite is the PATCH of one resource: the differing properties and
+// the changes they belong to.
+type resourceWrite struct {
+	res     *settingsResource
+	patch   graph.Settings
+	changes []*settingChange
+}
+
+// readResource reads one resource and decides about its settings; in
+// Enforce mode it returns the PATCH of those that differ.
+func (s *syncState) readResource(ctx context.Context, res *settingsResource, changes []*settingChange) resourceWrite {
+	w := resourceWrite{res: res, patch: graph.Settings{}}
+	if s.settings == nil {
+		s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "no Graph client for tenant settings")
+		markUnknown(changes, v1.ReasonGraphUnavailable)
+		return w
+	}
+	observed, err := res.get(s.settings, ctx)
+	if err != nil {
+		markUnknown(changes, s.settingsFailure(res, res.readPermission, "read", changes, err))
+		return w
+	}
+	enforce := s.policy.Spec.Mode == v1.ModeEnforce
+	for _, c := range changes {
+		v, ok := observed[c.ts.field]
+		if !ok {
+			s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "%s answered without %s (%s); read again at the next sync", res.what, c.ts.field, c.ts.name)
+			markUnknown([]*settingChange{c}, v1.ReasonGraphUnavailable)
+			continue
+		}
+		s.decideSetting(c, settingValue(v))
+		if enforce && c.row.Observed != c.desired {
+			c.write = true
+			w.patch[c.ts.field] = c.desired == v1.SettingValue(v1.SettingEnabled)
+			w.changes = append(w.changes, c)
+		}
+	}
+	return w
+}
+
+// writeResource sends one PATCH and records its answer: accepted (204, no
+// body) leaves the values pending until the next read confirms them.
+func (r *TenantPurchasePolicyReconciler) writeResource(ctx context.Context, s *syncState, w resourceWrite) {
+	err := w.res.update(s.settings, ctx, w.patch)
+	r.Metrics.settingsWrite(s.policy, w.res.name, err)
+	var names []string
+	for _, c := range w.changes {
+		names = append(names, fmt.Sprintf("%s=%s", c.ts.name, c.desired))
+		switch {
+		case err != nil && c.correcting != nil:
+			c.correcting.Action = v1.DriftCorrectionFailed
+		case err == nil:
+			c.row.PendingValue = c.desired
+			if c.correcting != nil {
+				c.correcting.Action = v1.DriftCorrectionPending
+			}
+		}
+	}
+	if err != nil {
+		s.event(eventWarning, v1.EventWriteFailed, "setting tenant settings %s failed: %v", strings.Join(names, ", "), err)
+		s.settingsFailure(w.res, w.res.writePermission, "write", w.changes, err)
+	}
+}
+
+// decideSetting records what the read shows against status: the
+// confirmation (or not) of an earlier write, adoption the first time the
+// setting is read, and a drift transition when it changed from what status
+// last recorded to a value other than desired.
+func (s *syncState) decideSetting(c *settingChange, obs v1.SettingValue) {
+	now := metav1.NewTime(s.now)
+	old := c.row
+	c.row.UnknownReason = ""
+	c.correcting = failedSettingDrift(s.policy.Status.DriftHistory, c.ts.name)
+	if pending := old.PendingValue; pending != "" {
+		c.row.PendingValue = ""
+		if obs == pending {
+			s.settingConfirmed(c, pending)
+		}
+	}
+	switch {
+	case old.AdoptedAt == nil:
+		c.row.AdoptedValue, c.row.AdoptedAt, c.adopted = obs, &now, true
+	case old.Observed != "" && obs != old.Observed && obs != c.desired:
+		d := &v1.DriftRecord{Setting: c.ts.name, Expected: string(old.Observed), Found: string(obs), DetectedAt: now, Action: v1.DriftReported}
+		if s.policy.Spec.Mode == v1.ModeEnforce {
+			d.Action = v1.DriftCorrectionFailed // until a confirmed write corrects it
+		}
+		c.drift, c.correcting = d, d
+		s.policy.Status.Counters.DriftDetected++
+		s.event(eventWarning, v1.EventDriftDetected, "tenant setting %s (%s) changed from %s to %s outside this policy", c.ts.name, c.ts.path, old.Observed, obs)
+	}
+	c.row.Observed = obs
+}
+
+// settingConfirmed counts a write a read confirmed: a correction of the
+// setting, and of the drift it corrects.
+func (s *syncState) settingConfirmed(c *settingChange, value v1.SettingValue) {
+	now := metav1.NewTime(s.now)
+	c.row.Corrections++
+	c.row.LastCorrectionTime = &now
+	if d := c.correcting; d != nil && d.Action != v1.DriftCorrected {
+		d.Action = v1.DriftCorrected
+		s.policy.Status.Counters.DriftCorrected++
+		s.event(eventNormal, v1.EventDriftCorrected, "set tenant setting %s (%s) back from %s to %s", c.ts.name, c.ts.path, d.Found, value)
+	}
+}
+
+// failedSettingDrift returns the newest drift record of a setting when its
+// correction failed or waits for a read, so the write finally confirmed
+// counts as correcting it.
+func failedSettingDrift(history []v1.DriftRecord, name v1.TenantSettingName) *v1.DriftRecord {
+	for i := range history {
+		if history[i].Setting == name {
+			if a := history[i].Action; a == v1.DriftCorrectionFailed || a == v1.DriftCorrectionPending {
+				return &history[i]
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// markUnknown keeps the rows of settings that could not be read as they
+// were, with why.
+func markUnknown(changes []*settingChange, reason string) {
+	for _, c := range changes {
+		c.row.UnknownReason = reason
+	}
+}
+
+// settingsFailure degrades the settings of res after a failed read or
+// write and returns the reason: Forbidden naming the permission,
+// NotOfferedInThisCloud for a cloud without the beta resource, or
+// GraphUnavailable.
+func (s *syncState) settingsFailure(res *settingsResource, permission, verb string, changes []*settingChange, err error) string {
+	var names []string
+	for _, c := range changes {
+		names = append(names, string(c.ts.name))
+	}
+	which := strings.Join(names, ", ")
+	switch {
+	case graph.NotOffered(err):
+		s.tenantSettings.degrade(v1.ReasonNotOfferedInThisCloud, "this cloud does not offer %s, so %s cannot be %s; the products and other settings are enforced: %v", res.what, which, participle[verb], err)
+		return v1.ReasonNotOfferedInThisCloud
+	case m365.KindOf(err) == m365.Forbidden || m365.KindOf(err) == m365.Unauthorized:
+		s.tenantSettings.degrade(v1.ReasonForbidden, "missing permission %s to %s %s (%s): grant it to the app (or the role to the delegated admin); the products and other settings are enforced: %v", permission, verb, which, res.what, err)
+		return v1.ReasonForbidden
+	}
+	s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "could not %s %s (%s), tried again at the next sync: %v", verb, which, res.what, err)
+	return v1.ReasonGraphUnavailable
+}
+
+var participle = map[string]string{"read": "read", "write": "written"}
+
+// snapshotSettingsAdoption writes the adoption values of the settings this
+// run adopts to status before the PATCH that changes them, as
+// recordAdoption does for products: no failure after the write can make a
+// later run adopt the value this policy wrote. The snapshot is status as
+// last written with only the adopted rows added. The Adopted Event (of
+// every setting this run adopts) follows it.
+func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Context, s *syncState, changes []*settingChange) error {
+	var adopted []string
+	written := false
+	for _, c := range changes {
+		if c.adopted {
+			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.name, c.row.AdoptedValue, c.desired))
+			written = written || c.write
+		}
+	}
+	if !written {
+		return nil
+	}
+	from := s.base
+	if s.written != nil {
+		from = s.written
+	}
+	snap := from.DeepCopy()
+	for _, c := range changes {
+		if !c.adopted {
+			continue
+		}
+		row := c.row
+		row.PendingValue = ""
+		snap.Status.TenantSettings = slices.DeleteFunc(snap.Status.TenantSettings, func(e v1.TenantSettingStatus) bool { return e.Setting == row.Setting })
+		snap.Status.TenantSettings = append(snap.Status.TenantSettings, row)
+	}
+	if err := r.Client.Status().Patch(ctx, snap, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("recording the tenant settings' adoption values before the first write: %w", err)
+	}
+	s.written = snap.DeepCopy()
+	s.policy.ResourceVersion = snap.ResourceVersion
+	r.emit(s.policy, eventNormal, v1.EventAdopted, truncate(fmt.Sprintf("adopted tenant settings of tenant %s: %s", s.policy.Spec.TenantID, strings.Join(adopted, ", ")), maxEventNote))
+	for _, c := range changes {
+		c.adopted = false // announced
+	}
+	return nil
+}
+
+// settingsAdoptionNote queues the Adopted Event of the settings adopted
+// without a write before it (Observe mode, already as desired, or a write
+// that was not sent); snapshotSettingsAdoption announced the others.
+func (s *syncState) settingsAdoptionNote(changes []*settingChange) {
+	var adopted []string
+	for _, c := range changes {
+		if c.adopted {
+			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.name, c.row.AdoptedValue, c.desired))
+		}
+	}
+	if len(adopted) > 0 {
+		s.event(eventNormal, v1.EventAdopted, "adopted tenant settings of tenant %s: %s", s.policy.Spec.TenantID, strings.Join(adopted, ", "))
+	}
+}
+
+// restoreSettings writes back the adoption values of the tenant settings
+// this policy adopted: one GET per resource holding such a setting, one
+// PATCH per resource with those that differ. A cloud that no longer offers
+// a resource is skipped; a missing permission stalls the deletion like a
+// product's (restoreBlocked).
+//
+// Queues Event Restored when it wrote something.
+func (r *TenantPurchasePolicyReconciler) restoreSettings(ctx context.Context, s *syncState) error {
+	if s.settings == nil {
+		return nil
+	}
+	var restored []string
+	for _, res := range settingsResources {
+		var rows []v1.TenantSettingStatus
+		for _, row := range s.policy.Status.TenantSettings {
+			if row.Resource == res.name && row.AdoptedValue != "" {
+				rows = append(rows, row)
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		current, err := res.get(s.settings, ctx)
+		if err == nil {
+			patch := graph.Settings{}
+			for _, row := range rows {
+				ts := settingNamed(row.Setting)
+				if v, ok := current[ts.field]; ok && settingValue(v) != row.AdoptedValue {
+					patch[ts.field] = row.AdoptedValue == v1.SettingValue(v1.SettingEnabled)
+					restored = append(restored, fmt.Sprintf("%s=%s", row.Setting, row.AdoptedValue))
+				}
+			}
+			if len(patch) > 0 {
+				err = res.update(s.settings, ctx, patch)
+				r.Metrics.settingsWrite(s.policy, res.name, err)
+			}
+		}
+		switch {
+		case err == nil:
+		case graph.NotOffered(err):
+			s.event(eventWarning, v1.EventRestoreSkipped, "this cloud no longer offers %s: its tenant settings were not restored", res.what)
+		default:
+			return classify(fmt.Errorf("restoring the tenant settings on %s: %w", res.what, err))
+		}
+	}
+	if len(restored) > 0 {
+		s.event(eventNormal, v1.EventRestored, "restored tenant settings %s of tenant %s to their values at adoption", strings.Join(restored, ", "), s.policy.Spec.TenantID)
+	}
+	return nil
+}
+
+func settingNamed(name v1.TenantSettingName) tenantSetting {
+	for _, ts := range tenantSettings {
+		if ts.name == name {
+			return ts
+		}
+	}
+	return tenantSetting{}
+}
