@@ -259,7 +259,6 @@ type TenantSettings struct {
 	// Needs Policy.Read.All to read, Policy.ReadWrite.Authorization to write.
 	// +optional
 	// +kubebuilder:default=Unmanaged
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailBasedSubscriptions must be Enabled, Disabled or Unmanaged (leave it alone)"
 	EmailBasedSubscriptions SettingPolicy `json:"emailBasedSubscriptions,omitempty"`
 
 	// emailVerifiedUsersJoin says whether people who verified an email
@@ -269,7 +268,6 @@ type TenantSettings struct {
 	// emailBasedSubscriptions.
 	// +optional
 	// +kubebuilder:default=Unmanaged
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailVerifiedUsersJoin must be Enabled, Disabled or Unmanaged (leave it alone)"
 	EmailVerifiedUsersJoin SettingPolicy `json:"emailVerifiedUsersJoin,omitempty"`
 
 	// trialsOnBehalfOfOrganization says whether users may start trials on
@@ -281,7 +279,6 @@ type TenantSettings struct {
 	// (TenantSettingsDegraded, reason NotOfferedInThisCloud).
 	// +optional
 	// +kubebuilder:default=Unmanaged
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.trialsOnBehalfOfOrganization must be Enabled, Disabled or Unmanaged (leave it alone)"
 	TrialsOnBehalfOfOrganization SettingPolicy `json:"trialsOnBehalfOfOrganization,omitempty"`
 
 	// officeStore says whether users may acquire Office Store add-ins:
@@ -290,7 +287,6 @@ type TenantSettings struct {
 	// trialsOnBehalfOfOrganization.
 	// +optional
 	// +kubebuilder:default=Unmanaged
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.officeStore must be Enabled, Disabled or Unmanaged (leave it alone)"
 	OfficeStore SettingPolicy `json:"officeStore,omitempty"`
 }
 

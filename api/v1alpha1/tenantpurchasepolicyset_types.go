@@ -94,19 +94,15 @@ type PolicyOverrides struct {
 type TenantSettingsOverrides struct {
 	// emailBasedSubscriptions replaces the template's emailBasedSubscriptions.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailBasedSubscriptions must be Enabled, Disabled or Unmanaged (leave it alone)"
 	EmailBasedSubscriptions SettingPolicy `json:"emailBasedSubscriptions,omitempty"`
 	// emailVerifiedUsersJoin replaces the template's emailVerifiedUsersJoin.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.emailVerifiedUsersJoin must be Enabled, Disabled or Unmanaged (leave it alone)"
 	EmailVerifiedUsersJoin SettingPolicy `json:"emailVerifiedUsersJoin,omitempty"`
 	// trialsOnBehalfOfOrganization replaces the template's trialsOnBehalfOfOrganization.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.trialsOnBehalfOfOrganization must be Enabled, Disabled or Unmanaged (leave it alone)"
 	TrialsOnBehalfOfOrganization SettingPolicy `json:"trialsOnBehalfOfOrganization,omitempty"`
 	// officeStore replaces the template's officeStore.
 	// +optional
-	// +kubebuilder:validation:XValidation:rule="self in ['Enabled', 'Disabled', 'Unmanaged']",message="tenantSettings.officeStore must be Enabled, Disabled or Unmanaged (leave it alone)"
 	OfficeStore SettingPolicy `json:"officeStore,omitempty"`
 }
 

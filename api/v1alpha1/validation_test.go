@@ -60,6 +60,8 @@ const (
 	msgSecretName   = `should match '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$'`
 	rulePolicyEnum  = `supported values: "Enabled", "Disabled", "OnlyTrialsWithoutPaymentMethod", "Unmanaged"`
 	offerPolicyEnum = `supported values: "Enabled", "Disabled", "OnlyTrialsWithoutPaymentMethod"`
+	// settingPolicyEnum: a tenant setting is Enabled, Disabled or Unmanaged.
+	settingPolicyEnum = `supported values: "Enabled", "Disabled", "Unmanaged"`
 )
 
 // mutation changes a valid policy (its unstructured content) into the case under test.
@@ -304,6 +306,16 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Entry("the same offer type twice", set(items(offer("SaaS", "Disabled"), offer("SaaS", "Enabled")), "spec", "offerTypes"),
 			"spec.offerTypes[1]", `Duplicate value: {"offerType":"SaaS"}`),
 
+		// tenant settings
+		Entry("tenant setting emailBasedSubscriptions Block", set("Block", "spec", "tenantSettings", "emailBasedSubscriptions"),
+			"spec.tenantSettings.emailBasedSubscriptions", `Unsupported value: "Block": `+settingPolicyEnum),
+		Entry("tenant setting emailVerifiedUsersJoin Off", set("Off", "spec", "tenantSettings", "emailVerifiedUsersJoin"),
+			"spec.tenantSettings.emailVerifiedUsersJoin", `Unsupported value: "Off": `+settingPolicyEnum),
+		Entry("tenant setting trialsOnBehalfOfOrganization in lower case", set("disabled", "spec", "tenantSettings", "trialsOnBehalfOfOrganization"),
+			"spec.tenantSettings.trialsOnBehalfOfOrganization", `Unsupported value: "disabled": `+settingPolicyEnum),
+		Entry("tenant setting officeStore OnlyTrialsWithoutPaymentMethod (a product value)", set("OnlyTrialsWithoutPaymentMethod", "spec", "tenantSettings", "officeStore"),
+			"spec.tenantSettings.officeStore", `Unsupported value: "OnlyTrialsWithoutPaymentMethod": `+settingPolicyEnum),
+
 		// behaviour
 		Entry("mode that is not Enforce or Observe", set("DryRun", "spec", "mode"),
 			"spec.mode", `Unsupported value: "DryRun": supported values: "Enforce", "Observe"`),
@@ -394,6 +406,16 @@ var _ = Describe("TenantPurchasePolicy schema", func() {
 		Entry("spec.authorityHost", "spec", "authorityHost"),
 		Entry("spec.auth.authorityHost", "spec", "auth", "authorityHost"),
 	)
+
+	It("defaults every tenant setting left out to Unmanaged", func(ctx SpecContext) {
+		obj := minimalPolicy(ns, "settings-defaults")
+		set(map[string]any{"officeStore": "Disabled"}, "spec", "tenantSettings")(obj.Object)
+		Expect(k8sClient.Create(ctx, obj, client.FieldValidation(metav1.FieldValidationStrict))).To(Succeed())
+		got := &v1.TenantPurchasePolicy{}
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(obj), got)).To(Succeed())
+		Expect(got.Spec.TenantSettings).To(HaveValue(Equal(v1.TenantSettings{EmailBasedSubscriptions: v1.SettingUnmanaged,
+			EmailVerifiedUsersJoin: v1.SettingUnmanaged, TrialsOnBehalfOfOrganization: v1.SettingUnmanaged, OfficeStore: v1.SettingDisabled})))
+	}, NodeTimeout(specTimeout))
 
 	It("fills in the defaults and marks the status as not yet observed", func(ctx SpecContext) {
 		obj := minimalPolicy(ns, "minimal")
