@@ -149,6 +149,16 @@ func setDrifted(s *syncState) {
 		return
 	}
 	var drifted []string
+	// Tenant settings first: at most four, and the message shows ten.
+	for _, t := range s.policy.Status.TenantSettings {
+		if known(t) && t.Observed != t.Desired {
+			note := fmt.Sprintf("tenant setting %s is %s, wants %s", t.Setting, t.Observed, t.Desired)
+			if t.PendingValue == t.Desired {
+				note += " (written, to be confirmed)"
+			}
+			drifted = append(drifted, note)
+		}
+	}
 	for _, list := range [][]v1.ProductStatus{s.policy.Status.Products, s.policy.Status.OfferTypes} {
 		for _, p := range list {
 			if p.MissingSince == nil && p.Desired != "" && string(p.Desired) != p.Observed {
@@ -158,15 +168,6 @@ func setDrifted(s *syncState) {
 				}
 				drifted = append(drifted, note)
 			}
-		}
-	}
-	for _, t := range s.policy.Status.TenantSettings {
-		if known(t) && t.Observed != t.Desired {
-			note := fmt.Sprintf("tenant setting %s is %s, wants %s", t.Setting, t.Observed, t.Desired)
-			if t.PendingValue == t.Desired {
-				note += " (written, to be confirmed)"
-			}
-			drifted = append(drifted, note)
 		}
 	}
 	c := metav1.Condition{Type: v1.DriftedCondition, Status: metav1.ConditionFalse, Reason: v1.ReasonInSync,
