@@ -170,3 +170,32 @@ func handoverIs(p *v1.TenantPurchasePolicy, subscriptionID string, verdict v1.Ha
 	}
 	return nil
 }
+
+func generationObserved(p *v1.TenantPurchasePolicy) error {
+	if p.Status.ObservedGeneration != p.Generation {
+		return fmt.Errorf("generation %d not observed yet (status has %d)", p.Generation, p.Status.ObservedGeneration)
+	}
+	return nil
+}
+
+func findSetting(p *v1.TenantPurchasePolicy, name v1.TenantSettingName) *v1.TenantSettingStatus {
+	for i := range p.Status.TenantSettings {
+		if p.Status.TenantSettings[i].Setting == name {
+			return &p.Status.TenantSettings[i]
+		}
+	}
+	return nil
+}
+
+// settingIs checks a tenant setting's observed value and, when pending is
+// not empty, the value written and not yet confirmed.
+func settingIs(p *v1.TenantPurchasePolicy, name v1.TenantSettingName, observed, pending v1.SettingValue) error {
+	row := findSetting(p, name)
+	switch {
+	case row == nil:
+		return fmt.Errorf("status has no tenant setting %s", name)
+	case row.Observed != observed || row.PendingValue != pending:
+		return fmt.Errorf("tenant setting %s: observed %q pending %q, want %q and %q", name, row.Observed, row.PendingValue, observed, pending)
+	}
+	return nil
+}

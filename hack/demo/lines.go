@@ -69,7 +69,24 @@ func productLine(ps *v1.ProductStatus) string {
 }
 
 func driftLine(d v1.DriftRecord) string {
-	return fmt.Sprintf("%s %s -> %s at %s: %s", d.ProductID, d.Expected, d.Found, stamp(&d.DetectedAt), d.Action)
+	what := d.ProductID
+	if d.Setting != "" {
+		what = "tenant setting " + string(d.Setting)
+	}
+	return fmt.Sprintf("%s %s -> %s at %s: %s", what, d.Expected, d.Found, stamp(&d.DetectedAt), d.Action)
+}
+
+// settingLine renders one tenant setting's status.
+func settingLine(t *v1.TenantSettingStatus) string {
+	if t == nil {
+		return "tenant setting: <missing>"
+	}
+	pending := ""
+	if t.PendingValue != "" {
+		pending = fmt.Sprintf(", written %s (to be confirmed by the next read)", t.PendingValue)
+	}
+	return fmt.Sprintf("tenant setting %s (%s): desired %s, observed %s%s, adopted as %s, %d correction(s), last %s",
+		t.Setting, t.Resource, t.Desired, t.Observed, pending, t.AdoptedValue, t.Corrections, stamp(t.LastCorrectionTime))
 }
 
 func countersLine(p *v1.TenantPurchasePolicy) string {

@@ -142,3 +142,16 @@ func (c *simClient) requests(ctx context.Context, tenantID string) (m365sim.Requ
 func (c *simClient) injectFault(ctx context.Context, tenantID string, f m365sim.Fault) error {
 	return c.do(ctx, http.MethodPost, tenantPath(tenantID, "faults"), f, nil)
 }
+
+// settings returns the tenant's acquisition settings as the admin center shows them.
+func (c *simClient) settings(ctx context.Context, tenantID string) (m365sim.TenantSettings, error) {
+	var out m365sim.TenantSettings
+	return out, c.do(ctx, http.MethodGet, tenantPath(tenantID, "settings"), nil, &out)
+}
+
+// cancel cancels a subscription as an admin does, and lets it run through
+// Warning and Suspended to Deleted (the demo skips ahead).
+func (c *simClient) cancel(ctx context.Context, tenantID, subscriptionID string) (m365sim.Subscription, error) {
+	var out m365sim.Subscription
+	return out, c.do(ctx, http.MethodPost, tenantPath(tenantID, "subscriptions", subscriptionID, "advance"), map[string]string{"to": m365sim.StatusDeleted}, &out)
+}

@@ -42,6 +42,7 @@ func (d *demo) steps() []step {
 		{"Microsoft adds a new product; the default catches it", d.stepNewProduct},
 		{"a user buys Copilot; the purchase appears with its refund windows", d.stepPurchase},
 		{"an admin takes the purchase over; the takeover is recorded", d.stepTakeover},
+		{"a side door: a trial on behalf of the organisation; the policy closes it", d.stepOrganizationTrial},
 		{"the Observe tenant reports drift without writing", d.stepObserve},
 	}
 	if d.mon != nil {
@@ -228,6 +229,72 @@ func (d *demo) stepTakeover(ctx context.Context) ([]string, error) {
 	h := findHandover(p, d.purchased.ID)
 	lines := []string{policyHeadline(p), "handover: " + handoverLine(h), "evidence: " + h.Evidence, countersLine(p)}
 	return append(lines, d.eventLines(ctx, p, v1.EventTakeoverDetected)...), nil
+}
+
+// stepOrganizationTrial shows the loophole the tenant-wide settings close:
+// Power BI Pro is Disabled, yet a user starts a Power BI Pro trial "on
+// behalf of the organisation". The policy then manages
+// tenantSettings.trialsOnBehalfOfOrganization: Disabled, the controller
+// closes the path, and the next attempt is refused. The trial is cancelled
+// afterwards, so the later steps count no self-service subscription.
+func (d *demo) stepOrganizationTrial(ctx context.Context) ([]string, error) {
+	contoso := d.tenants[0]
+	if err := d.simValue(ctx, contoso, productPowerBIPro, m365sim.PolicyDisabled); err != nil {
+		return nil, err
+	}
+	buyer := "nestor@" + contoso.domain
+	trialReq := m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuPowerBIPro, Path: m365sim.PathOrganizationTrial}
+	trial, err := d.sim.purchase(ctx, contoso.id, trialReq)
+	if err != nil {
+		return nil, fmt.Errorf("the organisation-trial path should be open while the policy leaves it alone: %w", err)
+	}
+	d.act("Power BI Pro is Disabled, yet %s starts a Power BI Pro trial on behalf of the organisation: subscription %s (trial: %t)", buyer, trial.ID, trial.IsTrial)
+
+	patch := []byte(`{"spec":{"tenantSettings":{"trialsOnBehalfOfOrganization":"Disabled"}}}`)
+	obj := &v1.TenantPurchasePolicy{}
+	obj.Name, obj.Namespace = contoso.policy, demoNamespace
+	actx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+	defer cancel()
+	if err := d.kube.Patch(actx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return nil, fmt.Errorf("patching %s: %w", contoso.policy, err)
+	}
+	d.act("kubectl -n %s patch tpp %s --type merge -p '%s'", demoNamespace, contoso.policy, patch)
+	p, err := d.waitFor(ctx, contoso, "", func(p *v1.TenantPurchasePolicy) error {
+		return all(generationObserved(p), settingIs(p, v1.SettingTrialsOnBehalfOfOrganization, "Enabled", "Disabled"), ready(p))
+	})
+	if err != nil {
+		return nil, err
+	}
+	lines := []string{policyHeadline(p), settingLine(findSetting(p, v1.SettingTrialsOnBehalfOfOrganization))}
+	st, err := d.sim.settings(ctx, contoso.id)
+	if err != nil {
+		return lines, err
+	}
+	if st.IsAppAndServicesTrialEnabled {
+		return lines, errors.New("simulator: isAppAndServicesTrialEnabled is still true")
+	}
+	lines = append(lines, "simulator: appsAndServices settings.isAppAndServicesTrialEnabled is false")
+
+	trialReq.UserPrincipalName = "lynne@" + contoso.domain
+	_, err = d.sim.purchase(ctx, contoso.id, trialReq)
+	var se *simError
+	if !errors.As(err, &se) || se.Status != http.StatusForbidden {
+		return lines, fmt.Errorf("the next organisation trial should be refused (403), got %v", err)
+	}
+	d.act("%s tries the same path: refused (%d: %s)", trialReq.UserPrincipalName, se.Status, se.Message)
+
+	if _, err := d.sim.cancel(ctx, contoso.id, trial.ID); err != nil {
+		return lines, fmt.Errorf("cancelling trial %s: %w", trial.ID, err)
+	}
+	d.act("an admin cancels %s's trial %s", buyer, trial.ID)
+	p, err = d.syncAndWait(ctx, contoso, func(p *v1.TenantPurchasePolicy) error {
+		return all(settingIs(p, v1.SettingTrialsOnBehalfOfOrganization, "Disabled", ""), selfServiceCount(p, 0), drifted(p, metav1.ConditionFalse))
+	})
+	if err != nil {
+		return lines, err
+	}
+	lines = append(lines, "the next read confirms the write: "+settingLine(findSetting(p, v1.SettingTrialsOnBehalfOfOrganization)))
+	return append(lines, d.eventLines(ctx, p, v1.EventAdopted)...), nil
 }
 
 // stepObserve enables Power BI Pro in Fabrikam by hand and waits for the

@@ -32,7 +32,7 @@ const (
 )
 
 // demoSteps is how many steps the walk-through has (without --prometheus).
-const demoSteps = 7
+const demoSteps = 8
 
 // tableHeader is the `kubectl get tpp -A` header: NAMESPACE first, then the
 // CRD's print columns, upper-cased and aligned.
