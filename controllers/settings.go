@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -235,8 +236,16 @@ func (r *TenantPurchasePolicyReconciler) writeResource(ctx context.Context, s *s
 	if err != nil {
 		s.event(eventWarning, v1.EventWriteFailed, "setting tenant settings %s failed: %v", strings.Join(names, ", "), err)
 		s.settingsFailure(w.res, w.res.writePermission, "write", w.changes, err)
+		return
 	}
+	s.wakeAt = append(s.wakeAt, s.now.Add(settingsConfirmAfter))
 }
+
+// settingsConfirmAfter is how soon after an accepted PATCH the policy runs
+// again to read the values back: Microsoft answers 204 without a body, so
+// only a read confirms a write (and counts the correction), and Graph is
+// consistent again within seconds.
+const settingsConfirmAfter = 15 * time.Second
 
 // decideSetting records what the read shows against status: the
 // confirmation (or not) of an earlier write, adoption the first time the

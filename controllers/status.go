@@ -115,7 +115,7 @@ func settingsNote(st *v1.TenantPurchasePolicyStatus) string {
 			differ++
 		}
 	}
-	note := fmt.Sprintf(", %d tenant settings (%d differ", len(st.TenantSettings), differ)
+	note := fmt.Sprintf(", %d tenant setting(s) (%d differ", len(st.TenantSettings), differ)
 	if unknown > 0 {
 		note += fmt.Sprintf(", %d unknown", unknown)
 	}

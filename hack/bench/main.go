@@ -125,18 +125,20 @@ func run(n, workers int, soak time.Duration) error {
 	resync := time.Since(start)
 	resyncLog := f.requests()
 
-	fmt.Println("phase      wall      tenants/s  per tenant: licensing GET  PUT  graph GET  token POST  users-list  early")
+	fmt.Println("phase      wall      tenants/s  per tenant: licensing GET  PUT  graph GET (settings)  settings PATCH  token POST  users-list  early")
 	report := func(name string, wall time.Duration, c counts) {
-		fmt.Printf("%-9s  %-8s  %9.1f  %25.2f  %4.2f  %9.2f  %10.2f  %10d  %5d\n", name, wall.Round(time.Millisecond),
-			float64(n)/wall.Seconds(), c.per("licensing GET", n), c.per("licensing PUT", n), c.per("graph GET", n),
-			c.per("authority POST", n), c["graph GET users-list"], c["early"])
+		fmt.Printf("%-9s  %-8s  %9.1f  %25.2f  %4.2f  %9.2f (%6.2f)  %14.2f  %10.2f  %10d  %5d\n", name, wall.Round(time.Millisecond),
+			float64(n)/wall.Seconds(), c.per("licensing GET", n), c.per("licensing PUT", n), c.per("graph GET", n), c.settingsGETs(n),
+			c.per("graph PATCH", n), c.per("authority POST", n), c["graph GET users-list"], c["early"])
 	}
 	report("adoption", adoption, adoptLog)
 	report("resync", resync, resyncLog)
 	products := len(m365sim.DefaultProducts())
-	fmt.Printf("\nfloor per sync: 1 licensing GET, 2 graph GET, 1 PUT per differing product (%d at adoption, 0 at resync)\n", products)
-	fmt.Printf("ratio to floor: adoption PUT %.2f, resync licensing GET %.2f, resync graph GET %.2f, resync PUT %.0f\n",
-		adoptLog.per("licensing PUT", n)/float64(products), resyncLog.per("licensing GET", n), resyncLog.per("graph GET", n)/2, resyncLog.per("licensing PUT", n))
+	fmt.Printf("\nfloor per sync: 1 licensing GET, 2 graph GET for tracking + 1 per settings resource managed (2 here), "+
+		"1 PUT per differing product (%d at adoption, 0 at resync), 1 PATCH per differing settings resource (2 at adoption, 0 at resync)\n", products)
+	fmt.Printf("ratio to floor: adoption PUT %.2f, adoption settings PATCH %.2f, resync licensing GET %.2f, resync graph GET %.2f, resync PUT %.0f, resync settings PATCH %.0f\n",
+		adoptLog.per("licensing PUT", n)/float64(products), adoptLog.per("graph PATCH", n)/2, resyncLog.per("licensing GET", n), resyncLog.per("graph GET", n)/4,
+		resyncLog.per("licensing PUT", n), resyncLog.per("graph PATCH", n))
 	fmt.Printf("resync is %.1fx faster per tenant than adoption\n", adoption.Seconds()/resync.Seconds())
 
 	if soak > 0 {
@@ -174,6 +176,9 @@ func (f *fleet) createPolicies(ctx context.Context) error {
 					Auth:     v1.Auth{ClientID: f.clientID, ClientSecretRef: &v1.SecretKeyRef{Name: "partner-app", Key: "clientSecret"}},
 					Default:  v1.RulePolicy(v1.PolicyDisabled),
 					Products: []v1.ProductRule{{ProductID: "CFQ7TTC0MM8R", Policy: v1.RulePolicy(v1.PolicyOnlyTrials)}},
+					// Every side door closed: both settings resources are read and written.
+					TenantSettings: &v1.TenantSettings{EmailBasedSubscriptions: v1.SettingDisabled, EmailVerifiedUsersJoin: v1.SettingDisabled,
+						TrialsOnBehalfOfOrganization: v1.SettingDisabled, OfficeStore: v1.SettingDisabled},
 					Interval: metav1.Duration{Duration: time.Hour},
 				},
 			},
@@ -250,6 +255,11 @@ func (f *fleet) requests() counts {
 		c["early"] += log.EarlyRequests
 	}
 	return c
+}
+
+// settingsGETs is the GETs of both settings resources per tenant.
+func (c counts) settingsGETs(n int) float64 {
+	return c.per("graph GET authorizationPolicy", n) + c.per("graph GET appsAndServices", n)
 }
 
 func (f *fleet) resetRequests() {
