@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
@@ -38,7 +37,9 @@ func newFakeSettings() *fakeSettings {
 	}}
 }
 
-func (f *fakeSettings) For(string, azcore.TokenCredential) TenantSettingsAPI { return fakeSettingsAPI{f} }
+func (f *fakeSettings) For(string, azcore.TokenCredential) TenantSettingsAPI {
+	return fakeSettingsAPI{f}
+}
 
 func (f *fakeSettings) set(res v1.SettingsResource, field string, v bool) {
 	f.mu.Lock()
@@ -400,5 +401,3 @@ func TestTenantSettingsRestore(t *testing.T) {
 		t.Errorf("Restored: %v", ev)
 	}
 }
-
-var _ client.Object = (*v1.TenantPurchasePolicy)(nil)

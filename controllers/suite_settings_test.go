@@ -24,7 +24,9 @@ type simSetting struct {
 var simSettings = []simSetting{
 	{v1.SettingEmailBasedSubscriptions, m365sim.SettingsAuthorizationPolicy, "allowedToSignUpEmailBasedSubscriptions",
 		func(s m365sim.TenantSettings) bool { return s.AllowedToSignUpEmailBasedSubscriptions },
-		func(b bool) m365sim.TenantSettingsUpdate { return m365sim.TenantSettingsUpdate{AllowedToSignUpEmailBasedSubscriptions: &b} },
+		func(b bool) m365sim.TenantSettingsUpdate {
+			return m365sim.TenantSettingsUpdate{AllowedToSignUpEmailBasedSubscriptions: &b}
+		},
 		func(t *v1.TenantSettings) *v1.SettingPolicy { return &t.EmailBasedSubscriptions }},
 	{v1.SettingEmailVerifiedUsersJoin, m365sim.SettingsAuthorizationPolicy, "allowEmailVerifiedUsersToJoinOrganization",
 		func(s m365sim.TenantSettings) bool { return s.AllowEmailVerifiedUsersToJoinOrganization },
@@ -34,11 +36,15 @@ var simSettings = []simSetting{
 		func(t *v1.TenantSettings) *v1.SettingPolicy { return &t.EmailVerifiedUsersJoin }},
 	{v1.SettingTrialsOnBehalfOfOrganization, m365sim.SettingsAppsAndServices, "settings.isAppAndServicesTrialEnabled",
 		func(s m365sim.TenantSettings) bool { return s.IsAppAndServicesTrialEnabled },
-		func(b bool) m365sim.TenantSettingsUpdate { return m365sim.TenantSettingsUpdate{IsAppAndServicesTrialEnabled: &b} },
+		func(b bool) m365sim.TenantSettingsUpdate {
+			return m365sim.TenantSettingsUpdate{IsAppAndServicesTrialEnabled: &b}
+		},
 		func(t *v1.TenantSettings) *v1.SettingPolicy { return &t.TrialsOnBehalfOfOrganization }},
 	{v1.SettingOfficeStore, m365sim.SettingsAppsAndServices, "settings.isOfficeStoreEnabled",
 		func(s m365sim.TenantSettings) bool { return s.IsOfficeStoreEnabled },
-		func(b bool) m365sim.TenantSettingsUpdate { return m365sim.TenantSettingsUpdate{IsOfficeStoreEnabled: &b} },
+		func(b bool) m365sim.TenantSettingsUpdate {
+			return m365sim.TenantSettingsUpdate{IsOfficeStoreEnabled: &b}
+		},
 		func(t *v1.TenantSettings) *v1.SettingPolicy { return &t.OfficeStore }},
 }
 

@@ -1,6 +1,8 @@
 package m365sim
 
 import (
+	"bytes"
+	"compress/gzip"
 	"net/http"
 	"strings"
 	"testing"
@@ -246,5 +248,31 @@ func TestSettingsAdminAPIAndFaults(t *testing.T) {
 	}
 	if c := f.sim.Requests(f.tenant).Counts; c["graph PATCH authorizationPolicy"] != 1 || c["graph GET appsAndServices"] != 1 {
 		t.Errorf("counts: %v", c)
+	}
+}
+
+// TestSettingsPatchBodyEncodings: Graph reads a gzip body (the SDKs'
+// compression handler sends one) like a plain one, and refuses another
+// encoding with 415.
+func TestSettingsPatchBodyEncodings(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.graphToken(t)
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write([]byte(`{"settings":{"isOfficeStoreEnabled":false}}`))
+	_ = zw.Close()
+	gz := map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}
+	if r := f.do(t, "PATCH", f.graph(pathAppsAndServices), tok, zipped.String(), gz); r.status != http.StatusNoContent {
+		t.Fatalf("gzip PATCH: %d %s", r.status, r.body)
+	}
+	if s, _ := f.sim.Settings(f.tenant); s.IsOfficeStoreEnabled || !s.IsAppAndServicesTrialEnabled {
+		t.Errorf("after the gzip PATCH: %+v", s)
+	}
+	br := map[string]string{"Content-Type": "application/json", "Content-Encoding": "br"}
+	if r := f.do(t, "PATCH", f.graph(pathAppsAndServices), tok, `{"settings":{"isOfficeStoreEnabled":true}}`, br); r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("br PATCH: want 415, got %d %s", r.status, r.body)
+	}
+	if r := f.do(t, "PATCH", f.graph(pathAuthorizationPolicy), tok, "not gzip", gz); r.status != http.StatusBadRequest {
+		t.Errorf("a broken gzip body: want 400, got %d %s", r.status, r.body)
 	}
 }

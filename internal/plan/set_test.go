@@ -56,6 +56,12 @@ func TestTenantSpec(t *testing.T) {
 				t.OfferTypes = []v1.OfferTypeRule{{OfferType: "SaaS", Policy: v1.PolicyEnabled}, {OfferType: "DYNAMICSBC", Policy: v1.PolicyEnabled}}
 			}),
 		},
+		"tenant settings merge field by field": {
+			overrides: &v1.PolicyOverrides{TenantSettings: &v1.TenantSettingsOverrides{OfficeStore: v1.SettingDisabled}},
+			want: with(func(t *v1.TenantPurchasePolicyTemplate) {
+				t.TenantSettings = &v1.TenantSettings{OfficeStore: v1.SettingDisabled}
+			}),
+		},
 		"subscriptions replace the template's as a whole": {
 			overrides: &v1.PolicyOverrides{Subscriptions: &v1.SubscriptionTracking{Track: ptr.To(false)}},
 			want: with(func(t *v1.TenantPurchasePolicyTemplate) {
@@ -76,6 +82,34 @@ func TestTenantSpec(t *testing.T) {
 			got.Products = append(got.Products[:0], rule("CFQ7TTC0ZZZZ", v1.RuleUnmanaged))
 			if diff := cmp.Diff(*before, tpl); diff != "" {
 				t.Errorf("the child shares the template's products (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestMergeSettings: a set's override replaces the fields it sets and
+// keeps the template's others; without an override the template's stay.
+func TestMergeSettings(t *testing.T) {
+	tpl := &v1.TenantSettings{EmailBasedSubscriptions: v1.SettingDisabled, EmailVerifiedUsersJoin: v1.SettingUnmanaged,
+		TrialsOnBehalfOfOrganization: v1.SettingDisabled, OfficeStore: v1.SettingEnabled}
+	cases := map[string]struct {
+		base *v1.TenantSettings
+		o    *v1.TenantSettingsOverrides
+		want *v1.TenantSettings
+	}{
+		"no override keeps the template": {base: tpl, want: tpl},
+		"no template, no override":       {},
+		"one field replaced, others kept": {base: tpl, o: &v1.TenantSettingsOverrides{OfficeStore: v1.SettingDisabled},
+			want: &v1.TenantSettings{EmailBasedSubscriptions: v1.SettingDisabled, EmailVerifiedUsersJoin: v1.SettingUnmanaged, TrialsOnBehalfOfOrganization: v1.SettingDisabled, OfficeStore: v1.SettingDisabled}},
+		"Unmanaged in the override leaves it alone": {base: tpl, o: &v1.TenantSettingsOverrides{TrialsOnBehalfOfOrganization: v1.SettingUnmanaged},
+			want: &v1.TenantSettings{EmailBasedSubscriptions: v1.SettingDisabled, EmailVerifiedUsersJoin: v1.SettingUnmanaged, TrialsOnBehalfOfOrganization: v1.SettingUnmanaged, OfficeStore: v1.SettingEnabled}},
+		"override without a template": {o: &v1.TenantSettingsOverrides{EmailVerifiedUsersJoin: v1.SettingDisabled},
+			want: &v1.TenantSettings{EmailVerifiedUsersJoin: v1.SettingDisabled}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, mergeSettings(tc.base, tc.o)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}

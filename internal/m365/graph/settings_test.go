@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -123,5 +124,41 @@ func TestAppsAndServicesNotOfferedAndForbidden(t *testing.T) {
 	}
 	if _, err := api.GetAuthorizationPolicy(ctx); err != nil || graph.NotOffered(err) {
 		t.Errorf("v1.0 authorization policy: %v", err)
+	}
+}
+
+// TestAppsAndServicesOnTheSharedPipeline: the beta call goes through the
+// pipeline of every Graph call: a redirect is not followed (nothing reaches
+// the leak sink), and a 429 is Throttled and holds the tenant's next Graph
+// call, v1.0 included, until its Retry-After.
+func TestAppsAndServicesOnTheSharedPipeline(t *testing.T) {
+	sim := settingsSim(t)
+	api := simClient(t, sim).For(simTenant, simCredential(t, sim, settingsClientID))
+	ctx := context.Background()
+	if err := sim.InjectFault(simTenant, m365sim.Fault{Endpoint: m365sim.EndpointGraph, PathPrefix: "/beta/admin/appsAndServices", Status: 307, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.UpdateAppsAndServices(ctx, graph.Settings{graph.FieldIsOfficeStoreEnabled: false}); m365.KindOf(err) != m365.Redirected {
+		t.Errorf("a 307 to the beta PATCH: want Redirected, got %v", err)
+	}
+	if leaked := sim.LeakedRequests(); len(leaked) != 0 {
+		t.Errorf("requests reached the leak sink: %+v", leaked)
+	}
+	if st, _ := sim.Settings(simTenant); !st.IsOfficeStoreEnabled {
+		t.Errorf("the redirected PATCH was applied")
+	}
+	if err := sim.InjectFault(simTenant, m365sim.Fault{Endpoint: m365sim.EndpointGraph, PathPrefix: "/beta/admin/appsAndServices", Status: 429, RetryAfter: "30", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := api.GetAppsAndServices(ctx)
+	if e, ok := m365.AsError(err); !ok || e.Kind != m365.Throttled || e.RetryAfter < 29*time.Second {
+		t.Fatalf("a 429 with Retry-After: 30: %v", err)
+	}
+	before := len(sim.Requests(simTenant).Entries)
+	if _, err := api.GetAuthorizationPolicy(ctx); m365.KindOf(err) != m365.Throttled {
+		t.Errorf("the next Graph call within the Retry-After: want Throttled by the gate, got %v", err)
+	}
+	if after := len(sim.Requests(simTenant).Entries); after != before {
+		t.Errorf("%d request(s) left before the Retry-After passed", after-before)
 	}
 }
