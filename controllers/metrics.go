@@ -34,7 +34,7 @@ type Metrics struct {
 }
 
 // metricConditions are the condition types tpp_policy_condition exports.
-var metricConditions = []string{v1.ReadyCondition, v1.ReconcilingCondition, v1.StalledCondition, v1.DriftedCondition, v1.ConflictCondition}
+var metricConditions = []string{v1.ReadyCondition, v1.ReconcilingCondition, v1.StalledCondition, v1.DriftedCondition, v1.ConflictCondition, v1.TenantSettingsDegradedCondition}
 
 // metricModes are the values of tpp_policy_condition's mode label.
 var metricModes = []v1.Mode{v1.ModeEnforce, v1.ModeObserve}
@@ -69,7 +69,7 @@ func NewMetrics(reg prometheus.Registerer, tenantLabel bool) *Metrics {
 		purchases: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tpp_self_service_purchases_total",
 			Help: "New self-service subscriptions detected."}, with()),
 		conditions: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_policy_condition",
-			Help: "1 while the policy's condition type (Ready, Reconciling, Stalled, Drifted, Conflict) is True, else 0."}, with("policy", "type", "mode")),
+			Help: "1 while the policy's condition type (Ready, Reconciling, Stalled, Drifted, Conflict, TenantSettingsDegraded) is True, else 0."}, with("policy", "type", "mode")),
 		refundDeadline: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_full_refund_deadline_timestamp_seconds",
 			Help: "Soonest future full-refund deadline (Unix time) of an active paid self-service subscription; absent when none."}, with("policy")),
 		refundWarning: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tpp_refund_warning_seconds",
