@@ -11,8 +11,6 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
-func rule(id string, p v1.RulePolicy) v1.ProductRule { return v1.ProductRule{ProductID: id, Policy: p} }
-
 func TestChildNames(t *testing.T) {
 	// tA2 shares tA's first 8 characters.
 	const tA2 = "aaaaaaaa-9999-4000-8000-000000000009"
@@ -133,18 +131,18 @@ func TestChildMatches(t *testing.T) {
 		child *v1.TenantPurchasePolicy
 		want  bool
 	}{
-		"as desired, with a label of someone else":   {child: child(func(*v1.TenantPurchasePolicy) {}), want: true},
-		"mode edited by hand":                        {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Mode = v1.ModeObserve })},
-		"suspended by hand":                          {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Suspend = true })},
-		"a childLabels label removed":                {child: child(func(c *v1.TenantPurchasePolicy) { delete(c.Labels, "shard") })},
-		"the set label changed":                      {child: child(func(c *v1.TenantPurchasePolicy) { c.Labels[v1.SetLabel] = "other" })},
+		"as desired, with a label of someone else": {child: child(func(*v1.TenantPurchasePolicy) {}), want: true},
+		"mode edited by hand":                      {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Mode = v1.ModeObserve })},
+		"suspended by hand":                        {child: child(func(c *v1.TenantPurchasePolicy) { c.Spec.Suspend = true })},
+		"a childLabels label removed":              {child: child(func(c *v1.TenantPurchasePolicy) { delete(c.Labels, "shard") })},
+		"the set label changed":                    {child: child(func(c *v1.TenantPurchasePolicy) { c.Labels[v1.SetLabel] = "other" })},
 		"a label the set applied and no longer sets": {child: child(func(c *v1.TenantPurchasePolicy) {
 			c.Annotations = map[string]string{v1.SetLabelsAnnotation: v1.SetLabel + ",old,shard"}
 		})},
 		"the labels the set applied, still wanted": {child: child(func(c *v1.TenantPurchasePolicy) {
 			c.Annotations = map[string]string{v1.SetLabelsAnnotation: v1.SetLabel + ",shard"}
 		}), want: true},
-		"owned by another controller":                {child: child(func(c *v1.TenantPurchasePolicy) { c.OwnerReferences[0].UID = "other" })},
+		"owned by another controller": {child: child(func(c *v1.TenantPurchasePolicy) { c.OwnerReferences[0].UID = "other" })},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
