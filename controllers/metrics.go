@@ -216,18 +216,22 @@ func (m *Metrics) forget(p *v1.TenantPurchasePolicy) {
 	m.conditions.DeletePartialMatch(policy)
 }
 
+// writeResult is a write's result label: ok, the typed error's kind, or error.
+func writeResult(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	if kind := string(m365.KindOf(err)); kind != "" {
+		return kind
+	}
+	return "error"
+}
+
 func (m *Metrics) write(p *v1.TenantPurchasePolicy, err error) {
 	if m == nil {
 		return
 	}
-	result := "ok"
-	if err != nil {
-		result = string(m365.KindOf(err))
-		if result == "" {
-			result = "error"
-		}
-	}
-	m.writes.WithLabelValues(m.labels(p, result)...).Inc()
+	m.writes.WithLabelValues(m.labels(p, writeResult(err))...).Inc()
 }
 
 // settingsWrite counts one PATCH of a tenant settings resource.
@@ -235,12 +239,5 @@ func (m *Metrics) settingsWrite(p *v1.TenantPurchasePolicy, resource v1.Settings
 	if m == nil {
 		return
 	}
-	result := "ok"
-	if err != nil {
-		result = string(m365.KindOf(err))
-		if result == "" {
-			result = "error"
-		}
-	}
-	m.settingsWrites.WithLabelValues(m.labels(p, string(resource), result)...).Inc()
+	m.settingsWrites.WithLabelValues(m.labels(p, string(resource), writeResult(err))...).Inc()
 }
