@@ -27,6 +27,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
 
 // Versions of the control plane hack/envtest-bins.sh builds.
@@ -61,9 +62,9 @@ type demo struct {
 	kube       client.Client
 	tables     *rest.RESTClient
 
-	simProc, ctrlProc *child
+	simProc, ctrlProc *procs.Child
 	mon               *monitoring
-	sim               *simClient
+	sim               *m365sim.AdminClient
 	ready             m365sim.ReadyInfo
 	tenants           []*tenant
 
@@ -92,7 +93,7 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 		if err != nil {
 			return nil, err
 		}
-		if root, err = findRoot(wd); err != nil {
+		if root, err = procs.FindRoot(wd); err != nil {
 			return nil, err
 		}
 	}
@@ -253,7 +254,7 @@ func (d *demo) buildIfMissing(ctx context.Context, bin, pkg string) error {
 // temp directory, installs the CRD and writes a kubeconfig.
 func (d *demo) startControlPlane(assets string) error {
 	d.say("starting a local control plane (kube-apiserver + etcd from %s)", assets)
-	apiserverPath, etcdPath, err := guardBinaries(d.path("bin"), assets)
+	apiserverPath, etcdPath, err := procs.GuardBinaries(d.path("bin"), assets)
 	if err != nil {
 		return fmt.Errorf("preparing control-plane binaries: %w", err)
 	}
@@ -306,19 +307,23 @@ func (d *demo) startSimulator(ctx context.Context, bin string) error {
 		return err
 	}
 	var err error
-	d.simProc, err = startChild("m365sim", bin, []string{
+	d.simProc, err = procs.Start("m365sim", bin, []string{
 		"--tenants-file", d.path("tenants.json"), "--ca-file", d.path("sim-ca.pem"), "--ready-file", d.path("sim-ready.json"),
 	}, nil, d.path("m365sim.log"))
 	if err != nil {
 		return err
 	}
-	if d.ready, err = waitForReadyFile(ctx, d.path("sim-ready.json"), d.simProc); err != nil {
+	ready, err := d.simProc.WaitForFile(ctx, d.path("sim-ready.json"), simReadyTimeout)
+	if err != nil {
 		return err
+	}
+	if err := json.Unmarshal(ready, &d.ready); err != nil {
+		return fmt.Errorf("simulator ready file: %w", err)
 	}
 	for i, t := range d.ready.Tenants {
 		d.tenants[i].domain = t.Domain
 	}
-	if d.sim, err = newSimClient(d.ready.AdminURL, d.path("sim-ca.pem")); err != nil {
+	if d.sim, err = m365sim.NewAdminClient(d.ready.AdminURL, d.path("sim-ca.pem"), apiCallTimeout); err != nil {
 		return err
 	}
 	d.say("simulator ready: licensing %s, graph %s, authority %s, admin %s/_sim/", d.ready.Licensing, d.ready.Graph, d.ready.AuthorityHost, d.ready.AdminURL)
@@ -333,32 +338,12 @@ func (d *demo) tenantNames() string {
 	return strings.Join(names, " and ")
 }
 
-// waitForReadyFile polls for the simulator's ready file.
-func waitForReadyFile(ctx context.Context, path string, proc *child) (m365sim.ReadyInfo, error) {
-	var info m365sim.ReadyInfo
-	deadline := time.Now().Add(simReadyTimeout)
-	for time.Now().Before(deadline) {
-		if b, err := os.ReadFile(path); err == nil {
-			return info, json.Unmarshal(b, &info)
-		}
-		if gone, err := proc.exited(); gone {
-			return info, err
-		}
-		select {
-		case <-ctx.Done():
-			return info, ctx.Err()
-		case <-time.After(pollInterval):
-		}
-	}
-	return info, fmt.Errorf("the simulator wrote no ready file within %s", simReadyTimeout)
-}
-
 // startController starts the real controller binary pointed at the
 // simulator by flags, with the demo's kubeconfig.
 func (d *demo) startController(bin string) error {
 	d.say("starting the controller %s (log: %s)", bin, d.path("controller.log"))
 	var err error
-	d.ctrlProc, err = startChild("controller", bin, append([]string{
+	d.ctrlProc, err = procs.Start("controller", bin, append([]string{
 		"--licensing-endpoint", d.ready.Licensing,
 		"--graph-endpoint", d.ready.Graph,
 		"--authority-host", d.ready.AuthorityHost,
@@ -424,8 +409,8 @@ func writeJSON(path string, v any) error {
 // order) and removes the temp directory.
 func (d *demo) cleanup() {
 	d.say("cleaning up")
-	for _, c := range []*child{d.ctrlProc, d.mon.process(), d.simProc} {
-		if err := c.stop(); err != nil {
+	for _, c := range []*procs.Child{d.ctrlProc, d.mon.process(), d.simProc} {
+		if err := c.Stop(); err != nil {
 			fmt.Fprintln(d.out, "    ", err)
 		}
 	}
@@ -500,9 +485,9 @@ func (d *demo) waitForInterrupt(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(d.out)
-	case <-d.ctrlProc.done:
+	case <-d.ctrlProc.Done():
 		fmt.Fprintln(d.out, "demo: the controller exited; see", d.path("controller.log"))
-	case <-d.simProc.done:
+	case <-d.simProc.Done():
 		fmt.Fprintln(d.out, "demo: the simulator exited; see", d.path("m365sim.log"))
 	}
 }

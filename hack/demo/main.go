@@ -18,16 +18,15 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
 
 // options are the demo's flags.
@@ -53,7 +52,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 }
 
 func main() {
-	if runAsGuardedChild() {
+	if procs.RunAsGuardedChild() {
 		return // not reached: the guarded child execs the real binary
 	}
 	var o options
@@ -98,31 +97,4 @@ func exitCode(passed bool) int {
 		return 0
 	}
 	return 1
-}
-
-// findRoot walks up from dir to the directory holding this module's go.mod.
-func findRoot(dir string) (string, error) {
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && containsModule(b) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("repository root not found (run from inside the repository or pass --root)")
-		}
-		dir = parent
-	}
-}
-
-// modulePath is this repository's Go module.
-const modulePath = "github.com/tenantpolicy/purchase-policy-controller"
-
-func containsModule(gomod []byte) bool {
-	for line := range strings.Lines(string(gomod)) {
-		if strings.TrimSpace(line) == "module "+modulePath {
-			return true
-		}
-	}
-	return false
 }

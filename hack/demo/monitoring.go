@@ -27,6 +27,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
 
 // The demo's Prometheus.
@@ -52,7 +53,7 @@ type monitoring struct {
 	bin         string
 	metricsAddr string
 	url         string
-	proc        *child
+	proc        *procs.Child
 	api         promv1.API
 }
 
@@ -117,7 +118,7 @@ func (d *demo) startPrometheus(ctx context.Context) error {
 	if err := writeJSONAsYAML(d.path("prometheus.yml"), prometheusConfig(m.metricsAddr, d.path("prometheus-token"), d.path("rules.yaml"))); err != nil {
 		return err
 	}
-	if m.proc, err = startChild("prometheus", m.bin, []string{
+	if m.proc, err = procs.Start("prometheus", m.bin, []string{
 		"--config.file", d.path("prometheus.yml"),
 		"--storage.tsdb.path", d.path("prometheus-data"),
 		"--web.listen-address", m.url[len("http://"):],
@@ -256,7 +257,7 @@ func (m *monitoring) waitReady(ctx context.Context) error {
 				return nil
 			}
 		}
-		if gone, err := m.proc.exited(); gone {
+		if gone, err := m.proc.Exited(); gone {
 			return err
 		}
 		select {
@@ -273,7 +274,7 @@ func (m *monitoring) waitReady(ctx context.Context) error {
 func (d *demo) stepMonitoring(ctx context.Context) ([]string, error) {
 	contoso, fabrikam := d.tenants[0], d.tenants[1]
 	throttle := m365sim.Fault{Endpoint: m365sim.EndpointLicensing, Status: http.StatusTooManyRequests, RetryAfter: "20", Count: 1}
-	if err := d.sim.injectFault(ctx, contoso.id, throttle); err != nil {
+	if err := d.sim.InjectFault(ctx, contoso.id, throttle); err != nil {
 		return nil, err
 	}
 	d.act("Microsoft answers Contoso's next licensing call with 429 and Retry-After: 20")
@@ -285,7 +286,7 @@ func (d *demo) stepMonitoring(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
-	sub, err := d.sim.purchase(ctx, fabrikam.id, m365sim.PurchaseRequest{UserPrincipalName: "adele@" + fabrikam.domain, SkuPartNumber: m365sim.SkuCopilot})
+	sub, err := d.sim.Purchase(ctx, fabrikam.id, m365sim.PurchaseRequest{UserPrincipalName: "adele@" + fabrikam.domain, SkuPartNumber: m365sim.SkuCopilot})
 	if err != nil {
 		return nil, fmt.Errorf("buying Copilot in Fabrikam: %w", err)
 	}
@@ -315,7 +316,7 @@ func (m *monitoring) waitForScrapes(ctx context.Context, timeout time.Duration) 
 		if err == nil {
 			return lines, nil
 		}
-		if gone, exitErr := m.proc.exited(); gone {
+		if gone, exitErr := m.proc.Exited(); gone {
 			return nil, exitErr
 		}
 		select {
@@ -370,7 +371,7 @@ func (m *monitoring) alertState(ctx context.Context, name string) (string, error
 }
 
 // process is Prometheus' child process, nil without monitoring.
-func (m *monitoring) process() *child {
+func (m *monitoring) process() *procs.Child {
 	if m == nil {
 		return nil
 	}

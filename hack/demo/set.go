@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"sort"
 	"time"
 
@@ -61,7 +60,7 @@ func (d *demo) stepPolicySet(ctx context.Context) ([]string, error) {
 		return lines, err
 	}
 	lines = append(lines, "simulator: Northwind has every product Disabled except Copilot (OnlyTrialsWithoutPaymentMethod)")
-	calls, err := d.sim.requests(ctx, partner.id)
+	calls, err := d.sim.Requests(ctx, partner.id)
 	if err != nil {
 		return lines, err
 	}
@@ -74,15 +73,15 @@ func (d *demo) stepPolicySet(ctx context.Context) ([]string, error) {
 // becomePartner adds Northwind, consents the partner's app in Fabrikam and
 // Northwind, and gives the partner an admin relationship with each.
 func (d *demo) becomePartner(ctx context.Context, partner, fabrikam *tenant) error {
-	if _, err := d.sim.addTenant(ctx, m365sim.TenantConfig{ID: northwindID, Name: northwindName}); err != nil {
+	if _, err := d.sim.AddTenant(ctx, m365sim.TenantConfig{ID: northwindID, Name: northwindName}); err != nil {
 		return fmt.Errorf("adding Northwind: %w", err)
 	}
 	app := m365sim.AppRequest{ClientID: partner.clientID, Secret: partner.secret, Permissions: m365sim.AllPermissions}
 	for _, id := range []string{fabrikam.id, northwindID} {
-		if err := d.sim.registerApp(ctx, id, app); err != nil {
+		if err := d.sim.RegisterApp(ctx, id, app); err != nil {
 			return fmt.Errorf("consenting the partner app in %s: %w", id, err)
 		}
-		if err := d.sim.addCustomer(ctx, partner.id, id); err != nil {
+		if err := d.sim.AddCustomer(ctx, partner.id, id); err != nil {
 			return fmt.Errorf("relating %s: %w", id, err)
 		}
 	}
@@ -142,7 +141,7 @@ func (d *demo) waitForSet(ctx context.Context, check func(*v1.TenantPurchasePoli
 				return s, nil
 			}
 		}
-		if gone, err := d.ctrlProc.exited(); gone {
+		if gone, err := d.ctrlProc.Exited(); gone {
 			return nil, err
 		}
 		select {
@@ -219,20 +218,4 @@ func childLine(c *v1.TenantPurchasePolicy) string {
 // simAgreesID checks every product of a tenant in the simulator against want.
 func (d *demo) simAgreesID(ctx context.Context, id, name string, want func(productID string) string) error {
 	return d.simAgrees(ctx, &tenant{id: id, name: name}, want)
-}
-
-// addTenant adds a tenant to the simulator.
-func (c *simClient) addTenant(ctx context.Context, t m365sim.TenantConfig) (m365sim.TenantInfo, error) {
-	var out m365sim.TenantInfo
-	return out, c.do(ctx, http.MethodPost, "/tenants", t, &out)
-}
-
-// registerApp registers (consents) an app in a tenant.
-func (c *simClient) registerApp(ctx context.Context, tenantID string, app m365sim.AppRequest) error {
-	return c.do(ctx, http.MethodPost, tenantPath(tenantID, "apps"), app, nil)
-}
-
-// addCustomer gives a partner an active admin relationship with a customer.
-func (c *simClient) addCustomer(ctx context.Context, partnerID, customerID string) error {
-	return c.do(ctx, http.MethodPost, tenantPath(partnerID, "customers"), m365sim.CustomerRequest{TenantID: customerID}, nil)
 }

@@ -137,7 +137,7 @@ func (d *demo) stepAdoption(ctx context.Context) ([]string, error) {
 func (d *demo) stepDrift(ctx context.Context) ([]string, error) {
 	contoso := d.tenants[0]
 	d.act("an admin sets Power BI Pro (%s) to Enabled in the admin center (simulator admin API)", productPowerBIPro)
-	if err := d.sim.setPolicy(ctx, contoso.id, productPowerBIPro, m365sim.PolicyEnabled); err != nil {
+	if err := d.sim.SetPolicy(ctx, contoso.id, productPowerBIPro, m365sim.PolicyEnabled); err != nil {
 		return nil, err
 	}
 	want := v1.DriftRecord{ProductID: productPowerBIPro, Expected: string(v1.PolicyDisabled), Found: string(v1.PolicyEnabled), Action: v1.DriftCorrected}
@@ -160,7 +160,7 @@ func (d *demo) stepDrift(ctx context.Context) ([]string, error) {
 // products, and waits for default to disable it.
 func (d *demo) stepNewProduct(ctx context.Context) ([]string, error) {
 	contoso := d.tenants[0]
-	added, err := d.sim.addProduct(ctx, contoso.id, m365sim.Product{ID: newProductID, Name: newProductName})
+	added, err := d.sim.AddProduct(ctx, contoso.id, m365sim.Product{ID: newProductID, Name: newProductName})
 	if err != nil {
 		return nil, err
 	}
@@ -185,13 +185,13 @@ func (d *demo) stepNewProduct(ctx context.Context) ([]string, error) {
 func (d *demo) stepPurchase(ctx context.Context) ([]string, error) {
 	contoso := d.tenants[0]
 	buyer := "megan@" + contoso.domain
-	_, err := d.sim.purchase(ctx, contoso.id, m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuPowerBIPro})
-	var se *simError
+	_, err := d.sim.Purchase(ctx, contoso.id, m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuPowerBIPro})
+	var se *m365sim.AdminError
 	if !errors.As(err, &se) || se.Status != http.StatusForbidden {
 		return nil, fmt.Errorf("buying Power BI Pro should be blocked by the policy (403), got %v", err)
 	}
 	d.act("%s tries to buy Power BI Pro: refused (%d: %s)", buyer, se.Status, se.Message)
-	sub, err := d.sim.purchase(ctx, contoso.id, m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuCopilot})
+	sub, err := d.sim.Purchase(ctx, contoso.id, m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuCopilot})
 	if err != nil {
 		return nil, fmt.Errorf("buying Copilot: %w", err)
 	}
@@ -216,8 +216,13 @@ func (d *demo) stepTakeover(ctx context.Context) ([]string, error) {
 	if d.purchased.ID == "" {
 		return nil, errors.New("no purchase to take over")
 	}
-	if _, err := d.sim.takeOver(ctx, contoso.id, d.purchased.ID); err != nil {
+	if _, err := d.sim.TakeOver(ctx, contoso.id, d.purchased.ID); err != nil {
 		return nil, fmt.Errorf("taking over %s: %w", d.purchased.ID, err)
+	}
+	// The cancellation that follows runs through Warning and Suspended to
+	// Deleted; in Microsoft 365 that takes weeks, the demo skips ahead.
+	if _, err := d.sim.Advance(ctx, contoso.id, d.purchased.ID, m365sim.StatusDeleted); err != nil {
+		return nil, fmt.Errorf("advancing %s: %w", d.purchased.ID, err)
 	}
 	d.act("an admin takes control of subscription %s: the buyer moves to the organisation's Copilot subscription", d.purchased.ID)
 	p, err := d.syncAndWait(ctx, contoso, func(p *v1.TenantPurchasePolicy) error {
@@ -244,7 +249,7 @@ func (d *demo) stepOrganizationTrial(ctx context.Context) ([]string, error) {
 	}
 	buyer := "nestor@" + contoso.domain
 	trialReq := m365sim.PurchaseRequest{UserPrincipalName: buyer, SkuPartNumber: m365sim.SkuPowerBIPro, Path: m365sim.PathOrganizationTrial}
-	trial, err := d.sim.purchase(ctx, contoso.id, trialReq)
+	trial, err := d.sim.Purchase(ctx, contoso.id, trialReq)
 	if err != nil {
 		return nil, fmt.Errorf("the organisation-trial path should be open while the policy leaves it alone: %w", err)
 	}
@@ -266,7 +271,7 @@ func (d *demo) stepOrganizationTrial(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	lines := []string{policyHeadline(p), settingLine(findSetting(p, v1.SettingTrialsOnBehalfOfOrganization))}
-	st, err := d.sim.settings(ctx, contoso.id)
+	st, err := d.sim.Settings(ctx, contoso.id)
 	if err != nil {
 		return lines, err
 	}
@@ -276,14 +281,14 @@ func (d *demo) stepOrganizationTrial(ctx context.Context) ([]string, error) {
 	lines = append(lines, "simulator: appsAndServices settings.isAppAndServicesTrialEnabled is false")
 
 	trialReq.UserPrincipalName = "lynne@" + contoso.domain
-	_, err = d.sim.purchase(ctx, contoso.id, trialReq)
-	var se *simError
+	_, err = d.sim.Purchase(ctx, contoso.id, trialReq)
+	var se *m365sim.AdminError
 	if !errors.As(err, &se) || se.Status != http.StatusForbidden {
 		return lines, fmt.Errorf("the next organisation trial should be refused (403), got %v", err)
 	}
 	d.act("%s tries the same path: refused (%d: %s)", trialReq.UserPrincipalName, se.Status, se.Message)
 
-	if _, err := d.sim.cancel(ctx, contoso.id, trial.ID); err != nil {
+	if _, err := d.sim.Cancel(ctx, contoso.id, trial.ID); err != nil {
 		return lines, fmt.Errorf("cancelling trial %s: %w", trial.ID, err)
 	}
 	d.act("an admin cancels %s's trial %s", buyer, trial.ID)
@@ -302,7 +307,7 @@ func (d *demo) stepOrganizationTrial(ctx context.Context) ([]string, error) {
 func (d *demo) stepObserve(ctx context.Context) ([]string, error) {
 	fabrikam := d.tenants[1]
 	d.act("someone sets Power BI Pro (%s) to Enabled in Fabrikam", productPowerBIPro)
-	if err := d.sim.setPolicy(ctx, fabrikam.id, productPowerBIPro, m365sim.PolicyEnabled); err != nil {
+	if err := d.sim.SetPolicy(ctx, fabrikam.id, productPowerBIPro, m365sim.PolicyEnabled); err != nil {
 		return nil, err
 	}
 	want := v1.DriftRecord{ProductID: productPowerBIPro, Expected: string(v1.PolicyDisabled), Found: string(v1.PolicyEnabled), Action: v1.DriftReported}
@@ -361,7 +366,7 @@ func (d *demo) waitFor(ctx context.Context, t *tenant, stamp string, check func(
 				return p, nil
 			}
 		}
-		if gone, err := d.ctrlProc.exited(); gone {
+		if gone, err := d.ctrlProc.Exited(); gone {
 			return nil, err
 		}
 		select {
@@ -374,7 +379,7 @@ func (d *demo) waitFor(ctx context.Context, t *tenant, stamp string, check func(
 
 // simAgrees checks every product of the tenant in the simulator against want.
 func (d *demo) simAgrees(ctx context.Context, t *tenant, want func(productID string) string) error {
-	products, err := d.sim.products(ctx, t.id)
+	products, err := d.sim.Products(ctx, t.id)
 	if err != nil {
 		return err
 	}
@@ -388,7 +393,7 @@ func (d *demo) simAgrees(ctx context.Context, t *tenant, want func(productID str
 
 // simValue checks one product's value in the simulator.
 func (d *demo) simValue(ctx context.Context, t *tenant, productID, want string) error {
-	got, err := d.sim.policy(ctx, t.id, productID)
+	got, err := d.sim.Policy(ctx, t.id, productID)
 	if err != nil {
 		return err
 	}
@@ -400,7 +405,7 @@ func (d *demo) simValue(ctx context.Context, t *tenant, productID, want string) 
 
 // licensingWrites counts the licensing API writes the tenant received.
 func (d *demo) licensingWrites(ctx context.Context, t *tenant) (int, error) {
-	log, err := d.sim.requests(ctx, t.id)
+	log, err := d.sim.Requests(ctx, t.id)
 	if err != nil {
 		return 0, err
 	}

@@ -8,7 +8,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -249,23 +248,7 @@ func assertNothingLeft(t *testing.T, dir string) {
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temp directory %s still exists (stat: %v)", dir, err)
 	}
-	if procs := processesMentioning(dir); len(procs) > 0 {
+	if procs := testsupport.ProcessesMentioning(dir); len(procs) > 0 {
 		t.Errorf("processes still running from %s:\n%s", dir, strings.Join(procs, "\n"))
 	}
-}
-
-// processesMentioning lists "pid: cmdline" of the processes whose command
-// line contains s.
-func processesMentioning(s string) []string {
-	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	var out []string
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte(s)) {
-			continue
-		}
-		pid := filepath.Base(filepath.Dir(p))
-		out = append(out, pid+": "+string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
-	}
-	return out
 }

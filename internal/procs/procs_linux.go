@@ -1,6 +1,6 @@
 //go:build linux
 
-package main
+package procs
 
 import (
 	"fmt"
@@ -13,28 +13,29 @@ import (
 )
 
 // childProcAttr puts a child in its own process group (so the terminal's
-// Ctrl-C reaches only the demo, which stops children in order) and has the
-// kernel kill it if the demo dies first.
+// Ctrl-C reaches only the harness, which stops children in order) and has the
+// kernel kill it if the harness dies first.
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
 // Environment of a guarded control-plane binary: the directory of the real
-// binaries and the demo's PID.
+// binaries and the harness's PID.
 const (
-	guardDirEnv    = "TPP_DEMO_REAL_BIN_DIR"
-	guardParentEnv = "TPP_DEMO_PARENT_PID"
+	guardDirEnv    = "TPP_GUARD_REAL_BIN_DIR"
+	guardParentEnv = "TPP_GUARD_PARENT_PID"
 )
 
-// guardedBinaries are the envtest binaries the demo starts through itself.
+// guardedBinaries are the envtest binaries a harness starts through itself.
 var guardedBinaries = []string{"kube-apiserver", "etcd"}
 
-// guardBinaries makes envtest's kube-apiserver and etcd die with the demo:
-// envtest starts them in their own process group but sets no parent-death
-// signal, so the demo points envtest at symlinks to itself in dir; started
-// under those names, the demo sets the signal and execs the real binary from
-// assets (see runAsGuardedChild). It returns the apiserver and etcd paths.
-func guardBinaries(dir, assets string) (apiserver, etcd string, err error) {
+// GuardBinaries makes envtest's kube-apiserver and etcd die with the
+// harness: envtest starts them in their own process group but sets no
+// parent-death signal, so the harness points envtest at symlinks to itself in
+// dir; started under those names, the harness sets the signal and execs the
+// real binary from assets (see RunAsGuardedChild, which the harness's main
+// must call first). It returns the apiserver and etcd paths.
+func GuardBinaries(dir, assets string) (apiserver, etcd string, err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", "", err
@@ -56,10 +57,10 @@ func guardBinaries(dir, assets string) (apiserver, etcd string, err error) {
 	return filepath.Join(dir, "kube-apiserver"), filepath.Join(dir, "etcd"), nil
 }
 
-// runAsGuardedChild, when the demo was started under a guarded binary's name,
-// sets SIGKILL as the parent-death signal and execs the real binary; it
+// RunAsGuardedChild, when the harness was started under a guarded binary's
+// name, sets SIGKILL as the parent-death signal and execs the real binary; it
 // returns false otherwise.
-func runAsGuardedChild() bool {
+func RunAsGuardedChild() bool {
 	name := filepath.Base(os.Args[0])
 	dir := os.Getenv(guardDirEnv)
 	if dir == "" || !slices.Contains(guardedBinaries, name) {
@@ -67,15 +68,15 @@ func runAsGuardedChild() bool {
 	}
 	goruntime.LockOSThread() // the signal setting belongs to this thread, which execs
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); errno != 0 {
-		fmt.Fprintln(os.Stderr, "demo guard: prctl:", errno)
+		fmt.Fprintln(os.Stderr, "guard: prctl:", errno)
 		os.Exit(127)
 	}
 	if strconv.Itoa(os.Getppid()) != os.Getenv(guardParentEnv) {
-		os.Exit(1) // the demo died before the signal was set
+		os.Exit(1) // the harness died before the signal was set
 	}
 	real := filepath.Join(dir, name)
 	err := syscall.Exec(real, append([]string{real}, os.Args[1:]...), os.Environ())
-	fmt.Fprintln(os.Stderr, "demo guard: exec", real+":", err)
+	fmt.Fprintln(os.Stderr, "guard: exec", real+":", err)
 	os.Exit(127)
 	return true
 }

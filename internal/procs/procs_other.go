@@ -1,6 +1,6 @@
 //go:build !linux
 
-package main
+package procs
 
 import (
 	"path/filepath"
@@ -8,17 +8,17 @@ import (
 )
 
 // childProcAttr puts a child in its own process group, so the terminal's
-// Ctrl-C reaches only the demo, which stops children in order. Only Linux
+// Ctrl-C reaches only the harness, which stops children in order. Only Linux
 // has a parent-death signal.
 func childProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 
-// guardBinaries returns the real binaries: without a parent-death signal
+// GuardBinaries returns the real binaries: without a parent-death signal
 // there is nothing to guard with.
-func guardBinaries(_, assets string) (apiserver, etcd string, err error) {
+func GuardBinaries(_, assets string) (apiserver, etcd string, err error) {
 	return filepath.Join(assets, "kube-apiserver"), filepath.Join(assets, "etcd"), nil
 }
 
-// runAsGuardedChild is never true outside Linux.
-func runAsGuardedChild() bool { return false }
+// RunAsGuardedChild is never true outside Linux.
+func RunAsGuardedChild() bool { return false }

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// writeAuditPolicy writes the API server's audit policy: every request at
+// Metadata level (user, verb, resource, subresource, URI, status; no
+// bodies), once, when its response is complete. The API server's own
+// loopback requests are left out.
+func writeAuditPolicy(path string) error {
+	p := auditv1.Policy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: auditv1.SchemeGroupVersion.String(), Kind: "Policy"},
+		OmitStages: []auditv1.Stage{auditv1.StageRequestReceived, auditv1.StageResponseStarted},
+		Rules: []auditv1.PolicyRule{
+			{Level: auditv1.LevelNone, Users: []string{"system:apiserver"}},
+			{Level: auditv1.LevelMetadata},
+		},
+	}
+	b, err := yaml.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// auditLog reads the API server's audit log incrementally.
+type auditLog struct {
+	path   string
+	offset int64
+}
+
+// auditTally counts the controller's API-server requests of one phase.
+type auditTally struct {
+	// Requests by "<verb> <resource>[/<subresource>]", with the uncached
+	// ownership list told apart by its field selector.
+	Requests map[string]int `json:"requests"`
+	// Failed counts non-2xx answers by "<code> <request key>".
+	Failed map[string]int `json:"failed,omitempty"`
+	// latency is how long the API server took to answer, by request key.
+	latency map[string][]time.Duration
+	// lastActivity is when the newest request other than a lease renewal
+	// was answered.
+	lastActivity time.Time
+}
+
+func newAuditTally() *auditTally {
+	return &auditTally{Requests: map[string]int{}, Failed: map[string]int{}, latency: map[string][]time.Duration{}}
+}
+
+// read adds the events written since the last read to t.
+func (a *auditLog) read(t *auditTally) error {
+	f, err := os.Open(a.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
+		return err
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	for {
+		line, err := r.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return nil // a line without its newline is read again next time
+		}
+		if err != nil {
+			return err
+		}
+		a.offset += int64(len(line))
+		if err := t.add(bytes.TrimSpace(line)); err != nil {
+			return err
+		}
+	}
+}
+
+// add counts one event if the controller sent it.
+func (t *auditTally) add(line []byte) error {
+	if len(line) == 0 {
+		return nil
+	}
+	var e auditv1.Event
+	if err := json.Unmarshal(line, &e); err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	if e.User.Username != controllerUser {
+		return nil
+	}
+	key := requestKey(&e)
+	t.Requests[key]++
+	t.latency[key] = append(t.latency[key], e.StageTimestamp.Sub(e.RequestReceivedTimestamp.Time))
+	if e.ResponseStatus != nil && e.ResponseStatus.Code/100 != 2 {
+		t.Failed[fmt.Sprintf("%d %s", e.ResponseStatus.Code, key)]++
+	}
+	if e.ObjectRef == nil || e.ObjectRef.Resource != "leases" {
+		t.lastActivity = e.StageTimestamp.Time
+	}
+	return nil
+}
+
+// requestKey names a request: "<verb> <resource>[/<subresource>]"; a list
+// with a field selector (the ownership check) is marked as such.
+func requestKey(e *auditv1.Event) string {
+	if e.ObjectRef == nil {
+		return e.Verb + " " + e.RequestURI
+	}
+	key := e.Verb + " " + e.ObjectRef.Resource
+	if e.ObjectRef.Subresource != "" {
+		key += "/" + e.ObjectRef.Subresource
+	}
+	if e.Verb == "list" && strings.Contains(e.RequestURI, "fieldSelector=") {
+		key += " (field selector)"
+	}
+	return key
+}
