@@ -54,15 +54,9 @@ type bench struct {
 }
 
 func newBench(o options, out io.Writer) (*bench, error) {
-	root := o.root
-	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		if root, err = procs.FindRoot(wd); err != nil {
-			return nil, err
-		}
+	root, err := procs.FindRoot(o.root)
+	if err != nil {
+		return nil, err
 	}
 	if o.managerBin == "" {
 		o.managerBin = filepath.Join(root, "bin", "manager")

@@ -184,6 +184,20 @@ func (b *bench) printMicrosoft(out io.Writer) {
 	}
 }
 
+// requestRoles says what the controller's requests are for.
+var requestRoles = map[string]string{
+	"patch tenantpurchasepolicies":                 " (finalizer)",
+	"patch tenantpurchasepolicies/status":          " (status, once per reconcile)",
+	"list tenantpurchasepolicies (field selector)": " (ownership, uncached)",
+	"get secrets":                 " (credentials, uncached)",
+	"create events":               " (Events)",
+	"patch events":                " (Events, repeated)",
+	"get leases":                  " (leader election)",
+	"update leases":               " (leader election)",
+	"create tokenreviews":         " (metrics authn)",
+	"create subjectaccessreviews": " (metrics authz)",
+}
+
 // printAPIServer prints the controller's API-server requests per reconcile.
 func (b *bench) printAPIServer(out io.Writer) {
 	fmt.Fprintf(out, "\nAPI-server requests per reconcile and server latency p50/p99 ms, controller's user %s (audit log):\n", controllerUser)
@@ -196,7 +210,7 @@ func (b *bench) printAPIServer(out io.Writer) {
 	}
 	fmt.Fprintln(tw, header)
 	for _, k := range keysOf(keys...) {
-		row := k + "\t"
+		row := k + requestRoles[k] + "\t"
 		for _, p := range b.rep.Phases {
 			if q, ok := p.APIServer.Latency[k]; ok {
 				row += fmt.Sprintf("%.2f %.0f/%.0f\t", p.APIServer.PerReconcile[k], q.P50, q.P99)

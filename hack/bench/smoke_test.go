@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,59 +27,20 @@ const (
 	stopTimeout  = time.Minute
 )
 
-// smokeBins are the binaries under test, built once from this tree.
-var smokeBins struct {
-	root, bench, manager, sim string
-}
+// bins are the binaries under test.
+var bins testsupport.Binaries
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tpp-bench-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	defer os.RemoveAll(dir)
-	if err := buildSmokeBinaries(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building binaries:", err)
-		return 2
-	}
-	return m.Run()
-}
-
-func buildSmokeBinaries(dir string) error {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	smokeBins.root = root
-	smokeBins.bench, smokeBins.manager, smokeBins.sim = filepath.Join(dir, "bench"), filepath.Join(dir, "manager"), filepath.Join(dir, "m365sim")
-	for out, pkg := range map[string]string{smokeBins.bench: "./hack/bench", smokeBins.manager: "./cmd", smokeBins.sim: "./cmd/m365sim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-		}
-	}
-	return nil
+	os.Exit(testsupport.MainWithBinaries(m, filepath.Join("..", ".."),
+		map[string]string{"bench": "./hack/bench", "manager": "./cmd", "m365sim": "./cmd/m365sim"}, &bins))
 }
 
 func benchCommand(ctx context.Context, extra ...string) *exec.Cmd {
-	args := append([]string{"-root", smokeBins.root, "-manager", smokeBins.manager, "-m365sim", smokeBins.sim,
+	args := append([]string{"-root", bins.Root, "-manager", bins.Paths["manager"], "-m365sim", bins.Paths["m365sim"],
 		"-tenants", fmt.Sprint(smokeTenants), "-spec-samples", "5"}, extra...)
-	cmd := exec.CommandContext(ctx, smokeBins.bench, args...)
-	cmd.Dir = smokeBins.root
+	cmd := exec.CommandContext(ctx, bins.Paths["bench"], args...)
+	cmd.Dir = bins.Root
 	return cmd
-}
-
-func skipIfShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a control plane, the simulator and the controller")
-	}
 }
 
 // TestBenchSmoke runs every phase on 20 tenants and checks what a user of
@@ -89,7 +49,7 @@ func skipIfShort(t *testing.T) {
 // the harness's, reconciles came from the controller's secured metrics, and
 // the ceiling, CPU and memory were measured.
 func TestBenchSmoke(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), smokeTimeout)
 	defer cancel()
 	jsonPath := filepath.Join(t.TempDir(), "bench.json")
@@ -166,7 +126,7 @@ func assertPhases(t *testing.T, r *report) {
 // leader election (which needs a namespace outside a cluster).
 func assertControllerArgs(t *testing.T, r *report) {
 	t.Helper()
-	deployed, err := deployedArgs(filepath.Join(smokeBins.root, "config", "manager", "manager.yaml"))
+	deployed, err := deployedArgs(filepath.Join(bins.Root, "config", "manager", "manager.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +154,7 @@ var benchFiles = regexp.MustCompile(`^bench files: (\S+)$`)
 // checks that the harness exits and leaves no process and no temp directory
 // behind.
 func TestBenchInterruptStopsEverything(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), smokeTimeout)
 	defer cancel()
 	cmd := benchCommand(ctx)
@@ -219,20 +179,15 @@ func TestBenchInterruptStopsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { _, _ = bufio.NewReader(stdout).WriteTo(output) }()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	waitErr, running, err := testsupport.Interrupt(cmd, stopTimeout)
+	var exit *exec.ExitError
+	switch {
+	case err != nil:
 		t.Fatal(err)
-	}
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		var exit *exec.ExitError
-		if !errors.As(err, &exit) {
-			t.Errorf("bench exited with %v after Ctrl-C, want a failure exit (interrupted)", err)
-		}
-	case <-time.After(stopTimeout):
-		_ = cmd.Process.Kill()
+	case running:
 		t.Fatalf("bench still running %s after Ctrl-C", stopTimeout)
+	case !errors.As(waitErr, &exit):
+		t.Errorf("bench exited with %v after Ctrl-C, want a failure exit (interrupted)", waitErr)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temp directory %s still exists (stat: %v)", dir, err)

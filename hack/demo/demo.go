@@ -87,15 +87,9 @@ type tenant struct {
 
 // newDemo finds the repository and creates the temp directory.
 func newDemo(o options, out io.Writer) (*demo, error) {
-	root := o.root
-	if root == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		if root, err = procs.FindRoot(wd); err != nil {
-			return nil, err
-		}
+	root, err := procs.FindRoot(o.root)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "tpp-demo-")
 	if err != nil {

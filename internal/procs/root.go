@@ -7,9 +7,17 @@ import (
 	"strings"
 )
 
-// FindRoot walks up from dir to the directory holding this module's go.mod:
-// the harnesses find config/ and bin/ there.
-func FindRoot(dir string) (string, error) {
+// FindRoot returns root when set, otherwise walks up from the working
+// directory to the directory holding this module's go.mod: the harnesses
+// find config/ and bin/ there.
+func FindRoot(root string) (string, error) {
+	if root != "" {
+		return root, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	for {
 		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
 		if err == nil && containsModule(b) {

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -46,68 +45,27 @@ var setTableRow = regexp.MustCompile(`(?m)^m365 +baseline +3 +3 +\d+ +0 +\S+ +\S
 // demoDir is the "demo files: <dir>" line the demo prints first.
 var demoDir = regexp.MustCompile(`(?m)^demo files: (\S+)$`)
 
-// bins are the binaries under test, built once into a temp directory.
-var bins struct {
-	root, demo, manager, sim string
-}
+// bins are the binaries under test.
+var bins testsupport.Binaries
 
 func TestMain(m *testing.M) {
-	os.Exit(runTests(m))
-}
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tpp-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	defer os.RemoveAll(dir)
-	if err := buildBinaries(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "building binaries:", err)
-		return 2
-	}
-	return m.Run()
-}
-
-// buildBinaries builds the demo, the controller and the simulator from this
-// tree, so the test runs exactly the code under review.
-func buildBinaries(dir string) error {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return err
-	}
-	bins.root = root
-	bins.demo, bins.manager, bins.sim = filepath.Join(dir, "demo"), filepath.Join(dir, "manager"), filepath.Join(dir, "m365sim")
-	for out, pkg := range map[string]string{bins.demo: "./hack/demo", bins.manager: "./cmd", bins.sim: "./cmd/m365sim"} {
-		cmd := exec.Command("go", "build", "-o", out, pkg)
-		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-		}
-	}
-	return nil
+	os.Exit(testsupport.MainWithBinaries(m, filepath.Join("..", ".."),
+		map[string]string{"demo": "./hack/demo", "manager": "./cmd", "m365sim": "./cmd/m365sim"}, &bins))
 }
 
 // demoCommand returns the demo command with the binaries under test.
 func demoCommand(ctx context.Context, extra ...string) *exec.Cmd {
-	args := append([]string{"--root", bins.root, "--manager", bins.manager, "--m365sim", bins.sim}, extra...)
-	cmd := exec.CommandContext(ctx, bins.demo, args...)
-	cmd.Dir = bins.root
+	args := append([]string{"--root", bins.Root, "--manager", bins.Paths["manager"], "--m365sim", bins.Paths["m365sim"]}, extra...)
+	cmd := exec.CommandContext(ctx, bins.Paths["demo"], args...)
+	cmd.Dir = bins.Root
 	return cmd
-}
-
-func skipIfShort(t *testing.T) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("end-to-end: starts a control plane, the simulator and the controller")
-	}
 }
 
 // TestDemoNonInteractive runs the walk-through the way `make demo
 // DEMO_FLAGS=--non-interactive` does: every step must be observed, the table
 // must be kubectl's, and nothing may be left behind.
 func TestDemoNonInteractive(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
 	defer cancel()
 	out, err := demoCommand(ctx, "--non-interactive").CombinedOutput()
@@ -145,7 +103,7 @@ func TestDemoNonInteractive(t *testing.T) {
 // what Prometheus scraped, sends SIGINT and checks that every process it
 // started (Prometheus too) and its temp directory are gone.
 func TestDemoInteractiveCtrlC(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout+monitoringTimeout+shutdownTimeout)
 	defer cancel()
 	cmd := demoCommand(ctx, "--prometheus", prometheusBinary(t))
@@ -173,23 +131,18 @@ func TestDemoInteractiveCtrlC(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Run("prometheus", func(t *testing.T) { checkMonitoring(t, ctx, output.String(), dir) })
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
 	go func() {
 		for range lines { // drain the cleanup messages
 		}
 	}()
-	waitErr := make(chan error, 1)
-	go func() { waitErr <- cmd.Wait() }()
-	select {
-	case err := <-waitErr:
-		if err != nil {
-			t.Errorf("demo exited with %v after Ctrl-C, want 0 (every step passed)", err)
-		}
-	case <-time.After(shutdownTimeout):
-		_ = cmd.Process.Kill()
+	waitErr, running, err := testsupport.Interrupt(cmd, shutdownTimeout)
+	switch {
+	case err != nil:
+		t.Fatal(err)
+	case running:
 		t.Fatalf("demo still running %s after Ctrl-C", shutdownTimeout)
+	case waitErr != nil:
+		t.Errorf("demo exited with %v after Ctrl-C, want 0 (every step passed)", waitErr)
 	}
 	assertNothingLeft(t, dir)
 }

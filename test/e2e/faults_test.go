@@ -8,6 +8,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 // The fault run's shape: how many tenants, how Microsoft misbehaves, and
@@ -42,7 +43,7 @@ var faultRules = []string{"CFQ7TTC0MM8R", "CFQ7TTC0H9MP", "CFQ7TTC0J1FV"}
 // and each tenant must receive exactly its floor of successful writes: the
 // only extra PUTs are retries of failed ones.
 func TestConvergesThroughFaults(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), faultTimeout)
 	defer cancel()
 	start := time.Now()

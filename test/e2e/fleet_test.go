@@ -74,7 +74,7 @@ func (f *fleet) startSimulator(t *testing.T, ctx context.Context, n int, extra [
 	ready, ca := filepath.Join(f.dir, "sim-ready.json"), filepath.Join(f.dir, "sim-ca.pem")
 	args := append([]string{"--tenants", strconv.Itoa(n), "--ready-file", ready, "--ca-file", ca}, extra...)
 	log := &testsupport.SyncBuffer{}
-	cmd := exec.CommandContext(ctx, bins.sim, args...)
+	cmd := exec.CommandContext(ctx, bins.Paths["m365sim"], args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -286,7 +286,7 @@ func (f *fleet) startController(t *testing.T, ctx context.Context, extra ...stri
 		"--ca-file=" + f.sim.CAFile, "--metrics-bind-address=0", "--health-probe-bind-address=0", "--lease-namespace=" + f.ns,
 	}, extra...)
 	c := &controllerProc{log: &testsupport.SyncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.CommandContext(ctx, bins.manager, args...)
+	c.cmd = exec.CommandContext(ctx, bins.Paths["manager"], args...)
 	c.cmd.Env = append(os.Environ(), "KUBECONFIG="+f.kubeconfig)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {

@@ -61,7 +61,7 @@ func checkMonitoring(t *testing.T, ctx context.Context, output, dir string) {
 	defer cancel()
 
 	t.Run("every documented metric has a non-zero sample", func(t *testing.T) {
-		docs, err := testsupport.ReadmeMetrics(filepath.Join(bins.root, "README.md"))
+		docs, err := testsupport.ReadmeMetrics(filepath.Join(bins.Root, "README.md"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,7 +66,7 @@ type rbacCase struct {
 // server. In namespace-scoped mode, a policy outside its namespaces or its
 // shard gets nothing: it is never written and its tenant never called.
 func TestControllerRunsWithItsOwnRBAC(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	cases := []rbacCase{
 		{source: install.SourceNamed("kustomize build config/default"), policyNS: "m365"},
 		{source: install.SourceNamed("helm template -f ci/namespace-scoped-values.yaml"), policyNS: "tenants-a",
@@ -296,7 +296,7 @@ func (r *rbacRun) startController(ctx context.Context, t *testing.T) {
 	if err := install.WriteImpersonatingKubeconfig(r.kubeconfig, r.c.source.Username(), kubeconfig); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, bins.manager, r.controllerArgs(t)...)
+	cmd := exec.CommandContext(ctx, bins.Paths["manager"], r.controllerArgs(t)...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	cmd.Stdout, cmd.Stderr = r.log, r.log
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

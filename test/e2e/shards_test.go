@@ -56,7 +56,7 @@ rules:
 var shardNames = []string{"a", "b", "c"}
 
 func TestShardsSplitTheFleet(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*shardTimeout)
 	defer cancel()
 	f := startShardFleet(t)
@@ -264,7 +264,7 @@ func (s *shardProc) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(bins.manager, s.args...)
+	s.cmd = exec.Command(bins.Paths["manager"], s.args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 )
 
 const (
@@ -38,7 +39,7 @@ const (
 // recorded exactly once (counter, handover record) and no purchase is
 // announced twice.
 func TestSurvivesSIGKILL(t *testing.T) {
-	skipIfShort(t)
+	testsupport.SkipIfShort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), killTimeout)
 	defer cancel()
 	f := newFleet(t, ctx, killTenants, "--latency=20ms", "--latency-jitter=5ms", "--throttle-rate=0")
