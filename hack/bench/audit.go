@@ -36,6 +36,11 @@ func writeAuditPolicy(path string) error {
 	return os.WriteFile(path, b, 0o600)
 }
 
+// auditLogMaxMB keeps the API server from rotating its audit log (it
+// rotates at 100 MB by default, which 10,000 tenants reach in one phase):
+// the harness reads one file from where it stopped.
+const auditLogMaxMB = "1048576"
+
 // auditLog reads the API server's audit log incrementally.
 type auditLog struct {
 	path   string
@@ -70,6 +75,11 @@ func (a *auditLog) read(t *auditTally) error {
 		return err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if fi.Size() < a.offset {
+		return fmt.Errorf("audit log %s shrank from %d to %d bytes: rotated or truncated", a.path, a.offset, fi.Size())
+	}
 	if _, err := f.Seek(a.offset, io.SeekStart); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
@@ -45,8 +45,8 @@ type bench struct {
 	stopTrack context.CancelFunc
 	names     []string // policy of fleet.tenants[i]
 
-	// products of a tenant as Microsoft ships them, and how many of them
-	// the fleet's policy changes at adoption.
+	// flipProduct is what the drift phase enables by hand; differing is
+	// how many products the fleet's policy changes at adoption.
 	flipProduct string
 	differing   int
 
@@ -77,7 +77,7 @@ func newBench(o options, out io.Writer) (*bench, error) {
 		return nil, err
 	}
 	fmt.Fprintf(out, "bench files: %s\n", dir)
-	ctrllog.SetLogger(logr.Discard()) // envtest's and the cache's logging is noise here
+	logf.SetLogger(logr.Discard()) // envtest's and the cache's logging is noise here
 	b := &bench{o: o, out: out, root: root, dir: dir}
 	b.rep.Tenants = o.tenants
 	return b, nil

@@ -88,8 +88,8 @@ func startControlPlane(ctx context.Context, root, dir, assets string) (*controlP
 	cp.env.ControlPlane.Etcd = &envtest.Etcd{Path: etcdPath, DataDir: filepath.Join(dir, "etcd")}
 	api := cp.env.ControlPlane.GetAPIServer()
 	api.Path, api.CertDir = apiserverPath, filepath.Join(dir, "apiserver")
-	cp.apiserverFlags = []string{"--audit-policy-file=" + policyFile, "--audit-log-path=" + cp.audit.path}
-	api.Configure().Set("audit-policy-file", policyFile).Set("audit-log-path", cp.audit.path)
+	cp.apiserverFlags = []string{"--audit-policy-file=" + policyFile, "--audit-log-path=" + cp.audit.path, "--audit-log-maxsize=" + auditLogMaxMB}
+	api.Configure().Set("audit-policy-file", policyFile).Set("audit-log-path", cp.audit.path).Set("audit-log-maxsize", auditLogMaxMB)
 	if cp.admin, err = cp.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}

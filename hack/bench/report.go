@@ -9,7 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	goruntime "runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -230,7 +230,7 @@ func (b *bench) printAPIServer(out io.Writer) {
 
 // printCPU prints where the CPU went in each phase.
 func (b *bench) printCPU(out io.Writer) {
-	fmt.Fprintf(out, "\nCPU seconds by process (%d cores shared by all):\n", runtime.NumCPU())
+	fmt.Fprintf(out, "\nCPU seconds by process (%d cores shared by all):\n", goruntime.NumCPU())
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := "process\t"
 	for _, p := range b.rep.Phases {
@@ -250,7 +250,7 @@ func (b *bench) printCPU(out io.Writer) {
 // describeMachine reads nproc, the CPU model, memory, the kernel, the Go
 // version and the git commit.
 func describeMachine(root string) *machine {
-	m := &machine{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	m := &machine{CPUs: goruntime.NumCPU(), GoVersion: goruntime.Version()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		s := bufio.NewScanner(f)
 		for s.Scan() {
