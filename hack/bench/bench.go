@@ -102,16 +102,14 @@ func (b *bench) start(ctx context.Context) error {
 		return err
 	}
 	b.say("starting %s with %d tenants sharing one partner app", b.o.simBin, b.o.tenants)
-	var notes []string
-	if b.sim, notes, err = startSimulator(ctx, b.o.simBin, b.dir, b.fleet, b.o.latency, strings.Fields(b.o.simArgs)); err != nil {
+	if b.sim, err = startSimulator(ctx, b.o.simBin, b.dir, b.fleet, b.o.latency, strings.Fields(b.o.simArgs)); err != nil {
 		return err
 	}
-	b.rep.Notes = append(b.rep.Notes, notes...)
 	b.rep.Simulator = b.sim.describe(b.o.simBin)
 	if err := b.provision(ctx); err != nil {
 		return err
 	}
-	if err := b.startController(); err != nil {
+	if err := b.startController(ctx); err != nil {
 		return err
 	}
 	var trackCtx context.Context
@@ -139,8 +137,12 @@ func (b *bench) provision(ctx context.Context) error {
 	return nil
 }
 
-// startController starts bin/manager with config/manager's args.
-func (b *bench) startController() error {
+// controllerStartTimeout bounds the wait for the controller's metrics.
+const controllerStartTimeout = time.Minute
+
+// startController starts bin/manager with config/manager's args and waits
+// for its metrics endpoint.
+func (b *bench) startController(ctx context.Context) error {
 	deployed, err := deployedArgs(filepath.Join(b.root, "config", "manager", "manager.yaml"))
 	if err != nil {
 		return err
@@ -166,8 +168,32 @@ func (b *bench) startController() error {
 	}
 	if addr := argValue(b.args.Args, "metrics-bind-address"); addr != "" && addr != "0" {
 		b.scraper = newScraper(addr, b.cp.scraperToken, boolArg(b.args.Args, "metrics-secure", flags["metrics-secure"] == "true"))
+		return b.waitForMetrics(ctx)
 	}
 	return nil
+}
+
+// waitForMetrics waits until the controller serves its metrics, so every
+// phase counts its reconciles from the first one.
+func (b *bench) waitForMetrics(ctx context.Context) error {
+	deadline := time.Now().Add(controllerStartTimeout)
+	for {
+		_, err := b.scraper.scrape(ctx)
+		if err == nil {
+			return nil
+		}
+		if gone, exitErr := b.ctrl.Exited(); gone {
+			return exitErr
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the controller's metrics did not answer within %s: %w", controllerStartTimeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settlePoll):
+		}
+	}
 }
 
 // alive fails once the controller or the simulator has exited.
@@ -209,8 +235,12 @@ func (b *bench) cleanup() {
 	}
 }
 
-// showLogTails prints the end of the controller's and simulator's logs.
-func (b *bench) showLogTails() {
+// showLogTails prints the end of the controller's and simulator's logs
+// after a failure (not after Ctrl-C).
+func (b *bench) showLogTails(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
 	for _, name := range []string{"controller.log", "m365sim.log"} {
 		data, err := os.ReadFile(b.path(name))
 		if err != nil {

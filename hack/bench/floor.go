@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
 
 // Request keys of the simulator's request log ("<endpoint> <METHOD> <route>")
@@ -49,16 +51,19 @@ type msReport struct {
 	Floor    map[string]int `json:"floor"`
 	// Ratio is requests over floor, Entra (token) requests excluded: they
 	// are counted apart, per token lifetime.
-	Ratio     float64  `json:"ratio"`
-	Throttled int      `json:"throttled"`
-	Early     int      `json:"earlyRequests"`
-	Excess    []string `json:"excess,omitempty"`
+	Ratio     float64 `json:"ratio"`
+	Throttled int     `json:"throttled"`
+	Early     int     `json:"earlyRequests"`
+	// Unattributed were refused before a tenant was known (bad token).
+	Unattributed int      `json:"unattributed"`
+	Excess       []string `json:"excess,omitempty"`
 }
 
 // compareWithFloor builds a phase's msReport: requests and floor by route,
 // the ratio, and every route above its floor with what explains it.
-func compareWithFloor(r msRequests, f floor) msReport {
-	rep := msReport{Requests: routeCounts(r.Counts), Floor: f.counts(), Throttled: r.Throttled, Early: r.Early}
+func compareWithFloor(r m365sim.RequestStats, f floor) msReport {
+	rep := msReport{Requests: routeCounts(r.Counts), Floor: f.counts(), Throttled: r.Throttled, Early: r.EarlyRequests,
+		Unattributed: r.Unattributed}
 	var seen, allowed int
 	excess := false
 	for _, k := range keysOf(rep.Requests, rep.Floor) {
@@ -89,13 +94,16 @@ func compareWithFloor(r msRequests, f floor) msReport {
 
 // explainExcess says what the simulator saw that costs requests above the
 // floor: 429s (each retried after its Retry-After) and early requests.
-func explainExcess(r msRequests) string {
+func explainExcess(r m365sim.RequestStats) string {
 	var why []string
 	if r.Throttled > 0 {
 		why = append(why, fmt.Sprintf("%d answers were 429 (Microsoft throttling), each retried after its Retry-After", r.Throttled))
 	}
-	if r.Early > 0 {
-		why = append(why, fmt.Sprintf("%d requests came before a Retry-After had passed", r.Early))
+	if r.Unattributed > 0 {
+		why = append(why, fmt.Sprintf("%d requests were refused before a tenant was known (bad or missing token)", r.Unattributed))
+	}
+	if r.EarlyRequests > 0 {
+		why = append(why, fmt.Sprintf("%d requests came before a Retry-After had passed", r.EarlyRequests))
 	}
 	if len(why) == 0 {
 		return "no 429 explains it: the controller synced more often than once per policy (see reconciles)"

@@ -120,11 +120,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	defer b.cleanup()
 	if err := b.start(ctx); err != nil {
-		b.showLogTails()
+		b.showLogTails(ctx)
 		return fmt.Errorf("setup: %w", err)
 	}
 	if err := b.runPhases(ctx); err != nil {
-		b.showLogTails()
+		b.showLogTails(ctx)
 		return err
 	}
 	return b.finish(ctx, strings.Join(append([]string{"bin/bench"}, os.Args[1:]...), " "))

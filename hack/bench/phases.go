@@ -161,7 +161,7 @@ func (b *bench) indexes(n int) []int {
 // requests (reset first), the controller's API-server requests (audit log),
 // reconciles (metrics), CPU and peak RSS.
 func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run func(context.Context) (*latency, error)) (*phase, error) {
-	if err := b.sim.resetRequests(ctx); err != nil {
+	if err := b.sim.admin.ResetFleetRequests(ctx); err != nil {
 		return nil, err
 	}
 	if err := b.cp.audit.read(newAuditTally()); err != nil { // skip what came before
@@ -179,7 +179,7 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 	if err := b.settle(ctx, tally); err != nil {
 		return nil, err
 	}
-	ms, err := b.sim.requests(ctx)
+	ms, err := b.sim.admin.FleetRequests(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,6 @@ type report struct {
 	Simulator  string             `json:"simulator"`
 	APIServer  string             `json:"apiServerExtraFlags"`
 	Controller controllerArgs     `json:"controller"`
-	Notes      []string           `json:"notes,omitempty"`
 	Ceiling    *ceiling           `json:"ceiling"`
 	Phases     []*phase           `json:"phases"`
 	Soak       *soakResult        `json:"soak,omitempty"`
@@ -121,9 +120,6 @@ func (b *bench) printTable(out io.Writer) {
 	fmt.Fprintf(out, "controller: %s\n", strings.Join(r.Controller.Args, " "))
 	for _, c := range r.Controller.Changes {
 		fmt.Fprintf(out, "            %s\n", c)
-	}
-	for _, n := range r.Notes {
-		fmt.Fprintf(out, "note:       %s\n", n)
 	}
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(out, "ceiling:    %.0f creates/s, %.0f status patches/s (plain client, no client-side rate limit, %d at a time = --%s)\n",

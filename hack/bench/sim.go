@@ -5,12 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,9 +23,6 @@ const (
 	simReadyTimeout = 5 * time.Minute // 10,000 tenants take a while to provision
 	simCallTimeout  = 30 * time.Second
 )
-
-// adminWorkers bounds the harness's concurrent admin API calls.
-const adminWorkers = 8
 
 // benchNamespace holds the fleet's policies and the partner's Secret.
 const (
@@ -73,46 +69,29 @@ func (f *fleet) fleetFile() m365sim.FleetFile {
 
 // simulator is m365sim running as its own process.
 type simulator struct {
-	proc  *procs.Child
-	info  m365sim.ReadyInfo
-	admin *m365sim.AdminClient
-	args  []string
-	// fleetCounts is false when the binary has no aggregate request log
-	// (GET /_sim/requests): the harness then sums the tenants' logs.
-	fleetCounts bool
-	tenants     []string
+	proc    *procs.Child
+	info    m365sim.ReadyInfo
+	admin   *m365sim.AdminClient
+	args    []string
+	traffic m365sim.Traffic
 }
 
-// startSimulator writes the fleet file and starts bin with it, the given
+// startSimulator writes the fleet file, starts bin with it, the given
 // latency and extra flags, and waits for its ready file.
-func startSimulator(ctx context.Context, bin, dir string, f *fleet, latency time.Duration, extra []string) (*simulator, []string, error) {
-	var notes []string
+func startSimulator(ctx context.Context, bin, dir string, f *fleet, latency time.Duration, extra []string) (*simulator, error) {
 	tenantsFile := filepath.Join(dir, "tenants.json")
 	b, err := json.Marshal(f.fleetFile())
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := os.WriteFile(tenantsFile, b, 0o600); err != nil {
-		return nil, nil, err
-	}
-	flags, err := flagsOf(bin)
-	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ca, ready := filepath.Join(dir, "sim-ca.pem"), filepath.Join(dir, "sim-ready.json")
-	args := []string{"--tenants-file=" + tenantsFile, "--ca-file=" + ca, "--ready-file=" + ready}
-	if _, ok := flags["latency"]; ok {
-		args = append(args, "--latency="+latency.String())
-	} else {
-		notes = append(notes, "the simulator has no --latency flag: it answers at once (no latency model)")
-	}
-	if _, ok := flags["throttle-rate"]; !ok {
-		notes = append(notes, "the simulator has no --throttle-rate flag: no Microsoft throttling")
-	}
-	args = append(args, extra...)
-	s := &simulator{args: args, tenants: f.tenants}
+	args := append([]string{"--tenants-file=" + tenantsFile, "--ca-file=" + ca, "--ready-file=" + ready, "--latency=" + latency.String()}, extra...)
+	s := &simulator{args: args}
 	if s.proc, err = procs.Start("m365sim", bin, args, nil, filepath.Join(dir, "m365sim.log")); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	info, err := s.proc.WaitForFile(ctx, ready, simReadyTimeout)
 	if err == nil {
@@ -121,68 +100,17 @@ func startSimulator(ctx context.Context, bin, dir string, f *fleet, latency time
 	if err == nil {
 		s.admin, err = m365sim.NewAdminClient(s.info.AdminURL, ca, simCallTimeout)
 	}
+	if err == nil {
+		s.traffic, err = s.admin.Traffic(ctx)
+	}
 	if err != nil {
-		_ = s.proc.Stop()
-		return nil, nil, fmt.Errorf("simulator: %w", err)
+		return nil, errors.Join(fmt.Errorf("simulator: %w", err), s.proc.Stop())
 	}
-	_, err = s.admin.FleetRequests(ctx)
-	s.fleetCounts = err == nil
-	if !s.fleetCounts {
-		notes = append(notes, "the simulator has no GET /_sim/requests: the harness sums every tenant's request log")
-	}
-	return s, notes, nil
+	return s, nil
 }
 
-// msRequests is what the fleet sent to the simulated Microsoft services.
-type msRequests struct {
-	Counts    map[string]int `json:"counts"`
-	Early     int            `json:"earlyRequests"`
-	Throttled int            `json:"throttled"`
-}
-
-// requests returns the fleet's request counts since the last reset.
-func (s *simulator) requests(ctx context.Context) (msRequests, error) {
-	if s.fleetCounts {
-		r, err := s.admin.FleetRequests(ctx)
-		return msRequests{Counts: r.Counts, Early: r.EarlyRequests, Throttled: r.Throttled}, err
-	}
-	sum := msRequests{Counts: map[string]int{}}
-	var mu sync.Mutex
-	err := s.eachTenant(ctx, func(ctx context.Context, id string) error {
-		log, err := s.admin.Requests(ctx, id)
-		if err != nil {
-			return err
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for k, v := range log.Counts {
-			sum.Counts[k] += v
-		}
-		sum.Early += log.EarlyRequests
-		for _, e := range log.Entries {
-			if e.Status == http.StatusTooManyRequests {
-				sum.Throttled++
-			}
-		}
-		return nil
-	})
-	return sum, err
-}
-
-// resetRequests empties the request logs.
-func (s *simulator) resetRequests(ctx context.Context) error {
-	if s.fleetCounts {
-		return s.admin.ResetFleetRequests(ctx)
-	}
-	return s.eachTenant(ctx, s.admin.ResetRequests)
-}
-
-// eachTenant runs fn for every tenant, adminWorkers at a time.
-func (s *simulator) eachTenant(ctx context.Context, fn func(context.Context, string) error) error {
-	return parallel(ctx, s.tenants, adminWorkers, fn)
-}
-
-// describe is the simulator's command line for the report.
+// describe is the simulator's command line and traffic model for the report.
 func (s *simulator) describe(bin string) string {
-	return bin + " " + strings.Join(s.args, " ")
+	return fmt.Sprintf("%s %s (latency %s ± %s, throttling %.0f/s burst %d per tenant, app and service)", bin, strings.Join(s.args, " "),
+		s.traffic.Latency, s.traffic.LatencyJitter, s.traffic.Throttle.Rate, s.traffic.Throttle.Burst)
 }

@@ -43,7 +43,7 @@ func (b *bench) soak(ctx context.Context) error {
 	if b.scraper == nil {
 		return fmt.Errorf("soak: the controller serves no metrics (--metrics-bind-address=0)")
 	}
-	if err := b.sim.resetRequests(ctx); err != nil {
+	if err := b.sim.admin.ResetFleetRequests(ctx); err != nil {
 		return err
 	}
 	before, err := b.driftCounters(ctx)
@@ -85,11 +85,11 @@ func (b *bench) soak(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, err := b.sim.requests(ctx)
+	ms, err := b.sim.admin.FleetRequests(ctx)
 	if err != nil {
 		return err
 	}
-	s.Detected, s.Corrected, s.Early = after.DriftDetected-before.DriftDetected, after.DriftCorrected-before.DriftCorrected, ms.Early
+	s.Detected, s.Corrected, s.Early = after.DriftDetected-before.DriftDetected, after.DriftCorrected-before.DriftCorrected, ms.EarlyRequests
 	if rss, err := peakRSS(b.ctrl.Pid()); err == nil {
 		s.PeakRSSMiB = mib(rss)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
 
 func TestCompareWithFloor(t *testing.T) {
@@ -26,25 +28,25 @@ func TestCompareWithFloor(t *testing.T) {
 	}
 	cases := map[string]struct {
 		reason     string
-		requests   msRequests
+		requests   m365sim.RequestStats
 		wantRatio  float64
 		wantExcess []string
 	}{
 		"at the floor": {
 			reason:    "exactly the floor is ratio 1 with nothing to explain",
-			requests:  msRequests{Counts: atFloor},
+			requests:  m365sim.RequestStats{Counts: atFloor},
 			wantRatio: 1,
 		},
 		"429 retries": {
 			reason:    "PUTs retried after a 429 are excess explained by the throttling",
-			requests:  msRequests{Counts: with(map[string]int{keyPut: 5}), Throttled: 5},
+			requests:  m365sim.RequestStats{Counts: with(map[string]int{keyPut: 5}), Throttled: 5},
 			wantRatio: 235.0 / 230,
 			wantExcess: []string{"licensing PUT product: 5 above the floor of 200",
 				"5 answers were 429 (Microsoft throttling), each retried after its Retry-After"},
 		},
 		"extra syncs": {
 			reason:    "a second sync of a policy without any 429 is unexplained excess",
-			requests:  msRequests{Counts: with(map[string]int{keyProducts: 1, keySubscriptions: 1, keySubscribedSkus: 1})},
+			requests:  m365sim.RequestStats{Counts: with(map[string]int{keyProducts: 1, keySubscriptions: 1, keySubscribedSkus: 1})},
 			wantRatio: 233.0 / 230,
 			wantExcess: []string{"graph GET subscribedSkus: 1 above the floor of 10", "graph GET subscriptions: 1 above the floor of 10",
 				"licensing GET products: 1 above the floor of 10",
@@ -52,14 +54,14 @@ func TestCompareWithFloor(t *testing.T) {
 		},
 		"a route outside the floor": {
 			reason:    "listing every user is never in the floor",
-			requests:  msRequests{Counts: with(map[string]int{"graph GET users-list": 2})},
+			requests:  m365sim.RequestStats{Counts: with(map[string]int{"graph GET users-list": 2})},
 			wantRatio: 232.0 / 230,
 			wantExcess: []string{"graph GET users-list: 2 above the floor of 0",
 				"no 429 explains it: the controller synced more often than once per policy (see reconciles)"},
 		},
 		"token metadata": {
 			reason:    "Entra metadata reads are token traffic: listed, but neither in the ratio nor unexplained",
-			requests:  msRequests{Counts: with(map[string]int{"authority GET openid-configuration": 20})},
+			requests:  m365sim.RequestStats{Counts: with(map[string]int{"authority GET openid-configuration": 20})},
 			wantRatio: 1,
 			wantExcess: []string{"authority GET openid-configuration: 20 above the floor of 0 " +
 				"(Entra metadata read while acquiring tokens; counted with tokens, not in the ratio)"},

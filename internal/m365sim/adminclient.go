@@ -88,12 +88,6 @@ func (c *AdminClient) do(ctx context.Context, method, path string, in, out any) 
 	return json.Unmarshal(b, out)
 }
 
-// IsAdminStatus reports whether err is an admin API answer with this status.
-func IsAdminStatus(err error, status int) bool {
-	var e *AdminError
-	return errors.As(err, &e) && e.Status == status
-}
-
 func tenantPath(tenantID string, rest ...string) string {
 	p := "/tenants/" + url.PathEscape(tenantID)
 	for _, r := range rest {
@@ -188,27 +182,33 @@ func (c *AdminClient) Requests(ctx context.Context, tenantID string) (RequestLog
 	return out, c.do(ctx, http.MethodGet, tenantPath(tenantID, "requests"), nil, &out)
 }
 
-// ResetRequests empties the tenant's request log.
-func (c *AdminClient) ResetRequests(ctx context.Context, tenantID string) error {
-	return c.do(ctx, http.MethodDelete, tenantPath(tenantID, "requests"), nil, nil)
-}
-
-// FleetRequestLog is the request log summed over every tenant.
-type FleetRequestLog struct {
-	// Counts has the keys of RequestLog.Counts.
-	Counts        map[string]int `json:"counts"`
-	EarlyRequests int            `json:"earlyRequests"`
-	// Throttled counts the answers that were 429.
-	Throttled int `json:"throttled"`
-}
-
-// FleetRequests returns the request log summed over every tenant.
-func (c *AdminClient) FleetRequests(ctx context.Context) (FleetRequestLog, error) {
-	var out FleetRequestLog
+// FleetRequests returns the request counters summed over every tenant.
+func (c *AdminClient) FleetRequests(ctx context.Context) (RequestStats, error) {
+	var out RequestStats
 	return out, c.do(ctx, http.MethodGet, "/requests", nil, &out)
 }
 
 // ResetFleetRequests empties every tenant's request log.
 func (c *AdminClient) ResetFleetRequests(ctx context.Context) error {
 	return c.do(ctx, http.MethodDelete, "/requests", nil, nil)
+}
+
+// Traffic returns the latency and throttling the simulator applies.
+func (c *AdminClient) Traffic(ctx context.Context) (Traffic, error) {
+	var in struct {
+		Latency       string   `json:"latency"`
+		LatencyJitter string   `json:"latencyJitter"`
+		Throttle      Throttle `json:"throttle"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/traffic", nil, &in); err != nil {
+		return Traffic{}, err
+	}
+	out := Traffic{Throttle: in.Throttle}
+	var err1, err2 error
+	out.Latency, err1 = time.ParseDuration(in.Latency)
+	out.LatencyJitter, err2 = time.ParseDuration(in.LatencyJitter)
+	if err := errors.Join(err1, err2); err != nil {
+		return out, fmt.Errorf("GET /_sim/traffic: %w", err)
+	}
+	return out, nil
 }
