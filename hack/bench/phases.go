@@ -158,8 +158,7 @@ func (b *bench) indexes(n int) []int {
 }
 
 // measure runs one phase and collects its cost: wall time, Microsoft
-// requests (reset first), the controller's API-server requests (audit log),
-// reconciles (metrics), CPU and peak RSS.
+// requests against the floor, and what the controller spent (costs).
 func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run func(context.Context) (*latency, error)) (*phase, error) {
 	if err := b.sim.admin.ResetFleetRequests(ctx); err != nil {
 		return nil, err
@@ -167,14 +166,14 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 	if err := b.cp.audit.read(newAuditTally()); err != nil { // skip what came before
 		return nil, err
 	}
-	cpu0 := b.processCPU()
-	m0, _ := b.scrape(ctx)
+	before := b.snapshot(ctx)
 	start := time.Now()
 	lat, err := run(ctx)
 	if err != nil {
 		return nil, err
 	}
 	wall := time.Since(start)
+	p := &phase{Name: name, Policies: n, WallSeconds: wall.Seconds(), PoliciesPerSecond: float64(n) / wall.Seconds(), Latency: lat}
 	tally := newAuditTally()
 	if err := b.settle(ctx, tally); err != nil {
 		return nil, err
@@ -183,18 +182,36 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 	if err != nil {
 		return nil, err
 	}
-	p := &phase{Name: name, Policies: n, WallSeconds: wall.Seconds(), PoliciesPerSecond: float64(n) / wall.Seconds(),
-		Microsoft: compareWithFloor(ms, fl), Latency: lat}
+	p.Microsoft = compareWithFloor(ms, fl)
+	return p, b.costs(ctx, p, before, tally)
+}
+
+// snapshot is what a phase's costs are measured from.
+type snapshot struct {
+	cpu     map[string]float64
+	metrics *sample // nil without metrics
+}
+
+func (b *bench) snapshot(ctx context.Context) snapshot {
+	m, _ := b.scrape(ctx)
+	return snapshot{cpu: b.processCPU(), metrics: m}
+}
+
+// costs fills in what the phase cost since before: CPU of every process,
+// the controller's peak RSS, its reconciles (metrics, else status patches)
+// and its API-server requests per reconcile (audit log).
+func (b *bench) costs(ctx context.Context, p *phase, before snapshot, tally *auditTally) error {
 	p.ProcessCPU = b.processCPU()
-	for name, c := range cpu0 {
-		p.ProcessCPU[name] -= c
+	for proc, c := range before.cpu {
+		p.ProcessCPU[proc] -= c
 	}
 	p.CPUSeconds = p.ProcessCPU["controller"]
+	var err error
 	if p.PeakRSSBytes, err = peakRSS(b.ctrl.Pid()); err != nil {
-		return nil, err
+		return err
 	}
-	if m1, err := b.scrape(ctx); err == nil && m0 != nil {
-		p.Reconciles, p.ReconcilesFrom = int(m1.Reconciles-m0.Reconciles), metricReconciles
+	if m, err := b.scrape(ctx); err == nil && before.metrics != nil {
+		p.Reconciles, p.ReconcilesFrom = int(m.Reconciles-before.metrics.Reconciles), metricReconciles
 	} else {
 		p.Reconciles, p.ReconcilesFrom = tally.Requests["patch tenantpurchasepolicies/status"], "status patches (audit log)"
 	}
@@ -208,7 +225,7 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 		}
 		p.CPUPer1000 = p.CPUSeconds / float64(p.Reconciles) * 1000
 	}
-	return p, nil
+	return nil
 }
 
 // scrape reads the controller's metrics; nil without a metrics endpoint.
