@@ -113,7 +113,9 @@ func (t *auditTally) add(line []byte) error {
 	}
 	key := requestKey(&e)
 	t.Requests[key]++
-	t.latency[key] = append(t.latency[key], e.StageTimestamp.Sub(e.RequestReceivedTimestamp.Time))
+	if e.Verb != "watch" { // a watch lasts until it is closed
+		t.latency[key] = append(t.latency[key], e.StageTimestamp.Sub(e.RequestReceivedTimestamp.Time))
+	}
 	if e.ResponseStatus != nil && e.ResponseStatus.Code/100 != 2 {
 		t.Failed[fmt.Sprintf("%d %s", e.ResponseStatus.Code, key)]++
 	}

@@ -60,8 +60,9 @@ type msReport struct {
 }
 
 // compareWithFloor builds a phase's msReport: requests and floor by route,
-// the ratio, and every route above its floor with what explains it.
-func compareWithFloor(r m365sim.RequestStats, f floor) msReport {
+// the ratio, and every route above its floor with what explains it (the
+// phase's reconciles tell extra syncs).
+func compareWithFloor(r m365sim.RequestStats, f floor, reconciles int) msReport {
 	rep := msReport{Requests: routeCounts(r.Counts), Floor: f.counts(), Throttled: r.Throttled, Early: r.EarlyRequests,
 		Unattributed: r.Unattributed}
 	var seen, allowed int
@@ -87,14 +88,15 @@ func compareWithFloor(r m365sim.RequestStats, f floor) msReport {
 		rep.Ratio = float64(seen) / float64(allowed)
 	}
 	if excess {
-		rep.Excess = append(rep.Excess, explainExcess(r))
+		rep.Excess = append(rep.Excess, explainExcess(r, reconciles, f.syncs))
 	}
 	return rep
 }
 
-// explainExcess says what the simulator saw that costs requests above the
-// floor: 429s (each retried after its Retry-After) and early requests.
-func explainExcess(r m365sim.RequestStats) string {
+// explainExcess says what costs requests above the floor: 429s (each
+// retried after its Retry-After), refused or early requests, and syncs
+// beyond one per policy.
+func explainExcess(r m365sim.RequestStats, reconciles, syncs int) string {
 	var why []string
 	if r.Throttled > 0 {
 		why = append(why, fmt.Sprintf("%d answers were 429 (Microsoft throttling), each retried after its Retry-After", r.Throttled))
@@ -105,8 +107,12 @@ func explainExcess(r m365sim.RequestStats) string {
 	if r.EarlyRequests > 0 {
 		why = append(why, fmt.Sprintf("%d requests came before a Retry-After had passed", r.EarlyRequests))
 	}
+	if reconciles > syncs {
+		why = append(why, fmt.Sprintf("%d reconciles for %d policies: each extra one syncs again "+
+			"(a policy's interval, default 15m, elapsed within the phase, or a retry)", reconciles, syncs))
+	}
 	if len(why) == 0 {
-		return "no 429 explains it: the controller synced more often than once per policy (see reconciles)"
+		return "unexplained: no 429, no refused or early request, no reconcile beyond one per policy"
 	}
 	return strings.Join(why, "; ")
 }

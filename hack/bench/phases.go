@@ -121,6 +121,7 @@ func (b *bench) runPhases(ctx context.Context) error {
 	all := b.indexes(b.o.tenants)
 	drifted := b.indexes(int(math.Ceil(float64(b.o.tenants) * b.o.driftPercent / 100)))
 	sample := b.indexes(b.o.specSamples)
+	b.rep.LoadAverage[0] = loadAverage()
 	steps := []struct {
 		name string
 		idx  []int
@@ -182,8 +183,11 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 	if err != nil {
 		return nil, err
 	}
-	p.Microsoft = compareWithFloor(ms, fl)
-	return p, b.costs(ctx, p, before, tally)
+	if err := b.costs(ctx, p, before, tally); err != nil {
+		return nil, err
+	}
+	p.Microsoft = compareWithFloor(ms, fl, p.Reconciles)
+	return p, nil
 }
 
 // snapshot is what a phase's costs are measured from.

@@ -18,17 +18,21 @@ import (
 // report is everything a run measured; it is printed as a table and written
 // as JSON.
 type report struct {
-	Date       time.Time          `json:"date"`
-	Command    string             `json:"command"`
-	Machine    *machine           `json:"machine,omitempty"`
-	Tenants    int                `json:"tenants"`
-	Simulator  string             `json:"simulator"`
-	APIServer  string             `json:"apiServerExtraFlags"`
-	Controller controllerArgs     `json:"controller"`
-	Ceiling    *ceiling           `json:"ceiling"`
-	Phases     []*phase           `json:"phases"`
-	Soak       *soakResult        `json:"soak,omitempty"`
-	PeakRSS    map[string]float64 `json:"peakRSSMiB"`
+	Date       time.Time      `json:"date"`
+	Command    string         `json:"command"`
+	Machine    *machine       `json:"machine,omitempty"`
+	Tenants    int            `json:"tenants"`
+	Simulator  string         `json:"simulator"`
+	APIServer  string         `json:"apiServerExtraFlags"`
+	Controller controllerArgs `json:"controller"`
+	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures when the
+	// phases began and when the run ended: other work on the machine slows
+	// what is CPU-bound (the ceiling above all).
+	LoadAverage [2]string          `json:"loadAverage"`
+	Ceiling     *ceiling           `json:"ceiling"`
+	Phases      []*phase           `json:"phases"`
+	Soak        *soakResult        `json:"soak,omitempty"`
+	PeakRSS     map[string]float64 `json:"peakRSSMiB"`
 }
 
 // machine describes where a result was measured.
@@ -49,6 +53,7 @@ func (b *bench) finish(ctx context.Context, command string) error {
 	if err := b.measureCeiling(ctx); err != nil {
 		return err
 	}
+	b.rep.LoadAverage[1] = loadAverage()
 	b.printTable(b.out)
 	if b.o.jsonPath != "" {
 		if err := writeReport(b.o.jsonPath, &b.rep); err != nil {
@@ -121,6 +126,7 @@ func (b *bench) printTable(out io.Writer) {
 	for _, c := range r.Controller.Changes {
 		fmt.Fprintf(out, "            %s\n", c)
 	}
+	fmt.Fprintf(out, "load:       %s at the start, %s at the end (1, 5, 15 min; %d cores)\n", r.LoadAverage[0], r.LoadAverage[1], goruntime.NumCPU())
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(out, "ceiling:    %.0f creates/s, %.0f status patches/s (plain client, no client-side rate limit, %d at a time = --%s)\n",
 			c.CreatesPerSecond, c.StatusPatchesPerSec, c.Concurrency, concurrencyFlag)
@@ -265,6 +271,16 @@ func describeMachine(root string) *machine {
 	}
 	m.Commit = gitCommit(root)
 	return m
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // gitCommit is HEAD, marked -dirty when the tree has changes.
