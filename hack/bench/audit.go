@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,12 +127,16 @@ func (t *auditTally) add(line []byte) error {
 }
 
 // requestKey names a request: "<verb> <resource>[/<subresource>]"; a list
-// with a field selector (the ownership check) is marked as such.
+// with a field selector (the ownership check) is marked as such, and Events
+// name their API group (core v1 or events.k8s.io: RBAC grants them apart).
 func requestKey(e *auditv1.Event) string {
 	if e.ObjectRef == nil {
 		return e.Verb + " " + e.RequestURI
 	}
 	key := e.Verb + " " + e.ObjectRef.Resource
+	if e.ObjectRef.Resource == "events" {
+		key += "." + cmp.Or(e.ObjectRef.APIGroup, "core")
+	}
 	if e.ObjectRef.Subresource != "" {
 		key += "/" + e.ObjectRef.Subresource
 	}
