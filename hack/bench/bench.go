@@ -163,7 +163,7 @@ func (b *bench) startController(ctx context.Context) error {
 	for _, c := range b.args.Changes {
 		b.say("  %s", c)
 	}
-	if b.ctrl, err = procs.Start("controller", b.o.managerBin, b.args.Args, nil, b.path("controller.log")); err != nil {
+	if b.ctrl, err = procs.Start("controller", b.o.managerBin, b.args.Args, b.args.Env, b.path("controller.log")); err != nil {
 		return err
 	}
 	if addr := argValue(b.args.Args, "metrics-bind-address"); addr != "" && addr != "0" {

@@ -30,6 +30,9 @@ type controllerArgs struct {
 	// Args is what the harness runs: Deployed with substitutions and the
 	// endpoint flags.
 	Args []string `json:"args"`
+	// Env is added to the harness's environment: what a pod of the
+	// Deployment would have.
+	Env []string `json:"env,omitempty"`
 	// Changes says what was substituted, added or dropped and why.
 	Changes []string `json:"changes"`
 	// Concurrency is --max-concurrent-reconciles (from Args or its default).
@@ -124,7 +127,7 @@ type endpointFlags struct {
 // addresses become free local ports, --leader-elect gets a namespace (or is
 // dropped when the binary cannot take one outside a cluster), and the
 // endpoint flags and --kubeconfig are added.
-func buildControllerArgs(deployed []string, flags binaryFlags, ep endpointFlags, leaseNamespace string) (controllerArgs, error) {
+func buildControllerArgs(deployed []string, flags binaryFlags, ep endpointFlags, namespace string) (controllerArgs, error) {
 	ca := controllerArgs{Deployed: deployed}
 	for _, arg := range deployed {
 		name, value, hasValue, ok := splitFlag(arg)
@@ -149,11 +152,16 @@ func buildControllerArgs(deployed []string, flags binaryFlags, ep endpointFlags,
 				continue
 			}
 			ca.Args = append(ca.Args, arg)
-			arg = "--leader-election-namespace=" + leaseNamespace
+			arg = "--leader-election-namespace=" + namespace
 			ca.Changes = append(ca.Changes, "added "+arg+" (in a cluster: the pod's namespace)")
 		}
 		ca.Args = append(ca.Args, arg)
 	}
+	// A pod knows its namespace (the ServiceAccount's namespace file); the
+	// controller reads POD_NAMESPACE first, so the tenant ownership Leases
+	// go where config/rbac grants them, as in a cluster.
+	ca.Env = []string{"POD_NAMESPACE=" + namespace}
+	ca.Changes = append(ca.Changes, "set POD_NAMESPACE="+namespace+" (in a cluster: the pod's namespace file)")
 	ca.Args = append(ca.Args,
 		"--licensing-endpoint="+ep.licensing, "--graph-endpoint="+ep.graph, "--authority-host="+ep.authority,
 		"--ca-file="+ep.caFile, "--kubeconfig="+ep.kubeconfig)

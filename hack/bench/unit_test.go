@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,9 @@ func TestBuildControllerArgs(t *testing.T) {
 			}
 			if len(got.Changes) == 0 {
 				t.Error("no change was reported")
+			}
+			if want := "POD_NAMESPACE=" + controllerNamespace; !slices.Contains(got.Env, want) {
+				t.Errorf("env %v lacks %s: the ownership Leases would leave the namespace config/rbac grants", got.Env, want)
 			}
 		})
 	}
