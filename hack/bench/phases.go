@@ -142,6 +142,11 @@ func (b *bench) runPhases(ctx context.Context) error {
 		b.say("  done in %.1fs: %.1f policies/s, Microsoft requests/floor %.2f, %d reconciles",
 			p.WallSeconds, p.PoliciesPerSecond, p.Microsoft.Ratio, p.Reconciles)
 		b.rep.Phases = append(b.rep.Phases, p)
+		if s.name == "cold" {
+			if err := b.measureObjects(ctx); err != nil {
+				return fmt.Errorf("sizing the policies: %w", err)
+			}
+		}
 	}
 	if b.o.soak > 0 {
 		return b.soak(ctx)

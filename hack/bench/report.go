@@ -28,11 +28,13 @@ type report struct {
 	// LoadAverage is /proc/loadavg's 1, 5 and 15 minute figures when the
 	// phases began and when the run ended: other work on the machine slows
 	// what is CPU-bound (the ceiling above all).
-	LoadAverage [2]string          `json:"loadAverage"`
-	Ceiling     *ceiling           `json:"ceiling"`
-	Phases      []*phase           `json:"phases"`
-	Soak        *soakResult        `json:"soak,omitempty"`
-	PeakRSS     map[string]float64 `json:"peakRSSMiB"`
+	LoadAverage [2]string `json:"loadAverage"`
+	Ceiling     *ceiling  `json:"ceiling"`
+	// Objects sizes the fleet's policies after the cold phase.
+	Objects *objectSizes       `json:"policyObjects,omitempty"`
+	Phases  []*phase           `json:"phases"`
+	Soak    *soakResult        `json:"soak,omitempty"`
+	PeakRSS map[string]float64 `json:"peakRSSMiB"`
 }
 
 // machine describes where a result was measured.
@@ -130,6 +132,10 @@ func (b *bench) printTable(out io.Writer) {
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(out, "ceiling:    %.0f creates/s, %.0f status patches/s (plain client, no client-side rate limit, %d at a time = --%s)\n",
 			c.CreatesPerSecond, c.StatusPatchesPerSec, c.Concurrency, concurrencyFlag)
+	}
+	if o := r.Objects; o != nil {
+		fmt.Fprintf(out, "policy:     %.1f KiB as stored after cold (status %.1f KiB, managedFields %.1f KiB), mean of %d\n",
+			kib(o.MeanBytes), kib(o.MeanStatusBytes), kib(o.MeanManagedFieldsBytes), o.Policies)
 	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -295,3 +301,6 @@ func gitCommit(root string) string {
 	}
 	return commit
 }
+
+// kib is n bytes in KiB.
+func kib(n int) float64 { return float64(n) / 1024 }
