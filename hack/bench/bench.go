@@ -39,6 +39,7 @@ type bench struct {
 	ctrl    *procs.Child
 	args    controllerArgs
 	scraper *scraper
+	prof    *profiler // nil without -profile
 	fleet   *fleet
 	track   *tracker
 	// stopTrack ends the informer's watch before the API server stops.
@@ -157,6 +158,13 @@ func (b *bench) startController(ctx context.Context) error {
 	}, controllerNamespace)
 	if err != nil {
 		return err
+	}
+	if b.o.profileSeconds > 0 {
+		addr, err := addPprofArg(&b.args, flags)
+		if err != nil {
+			return err
+		}
+		b.prof = &profiler{seconds: b.o.profileSeconds, dir: b.path("profiles"), controller: addr, apiserver: b.cp.admin}
 	}
 	b.rep.Controller = b.args
 	b.say("starting %s %s", b.o.managerBin, strings.Join(b.args.Args, " "))

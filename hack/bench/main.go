@@ -51,6 +51,7 @@ type options struct {
 	jsonPath                 string
 	results                  bool
 	keepFiles                bool
+	profileSeconds           int
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -69,6 +70,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file")
 	fs.BoolVar(&o.results, "results", false, "also write hack/bench/results/<date>-N<tenants>.json with the machine and the command")
 	fs.BoolVar(&o.keepFiles, "keep-files", false, "keep the temp directory (logs, audit log, kubeconfig)")
+	fs.IntVar(&o.profileSeconds, "profile", 0, "take CPU profiles of the controller (adds --pprof-bind-address) and the kube-apiserver for this many seconds from the start of each phase, into <files>/profiles (0: none; implies -keep-files)")
 }
 
 func (o *options) validate() error {
@@ -81,6 +83,11 @@ func (o *options) validate() error {
 		return errors.New("-spec-samples and -spec-rate must be positive")
 	case o.ceilingObjects < 1:
 		return errors.New("-ceiling-objects must be positive")
+	case o.profileSeconds < 0:
+		return errors.New("-profile must not be negative")
+	}
+	if o.profileSeconds > 0 {
+		o.keepFiles = true
 	}
 	o.specSamples = min(o.specSamples, o.tenants)
 	o.ceilingObjects = min(o.ceilingObjects, o.tenants)

@@ -174,11 +174,13 @@ func (b *bench) measure(ctx context.Context, name string, n int, fl floor, run f
 	}
 	before := b.snapshot(ctx)
 	start := time.Now()
+	b.prof.start(ctx, name, b.say)
 	lat, err := run(ctx)
+	wall := time.Since(start)
+	b.prof.wait() // a profile longer than the phase delays only the settling
 	if err != nil {
 		return nil, err
 	}
-	wall := time.Since(start)
 	p := &phase{Name: name, Policies: n, WallSeconds: wall.Seconds(), PoliciesPerSecond: float64(n) / wall.Seconds(), Latency: lat}
 	tally := newAuditTally()
 	if err := b.settle(ctx, tally); err != nil {
