@@ -126,9 +126,14 @@ func (t *auditTally) add(line []byte) error {
 	return nil
 }
 
+// tenantLeasePrefix starts the name of a tenant's ownership Lease (the
+// leader-election Lease is named otherwise).
+const tenantLeasePrefix = "tenant-"
+
 // requestKey names a request: "<verb> <resource>[/<subresource>]"; a list
-// with a field selector (the ownership check) is marked as such, and Events
-// name their API group (core v1 or events.k8s.io: RBAC grants them apart).
+// with a field selector (the ownership check) and a tenant's ownership Lease
+// are marked as such, and Events name their API group (core v1 or
+// events.k8s.io: RBAC grants them apart).
 func requestKey(e *auditv1.Event) string {
 	if e.ObjectRef == nil {
 		return e.Verb + " " + e.RequestURI
@@ -139,6 +144,9 @@ func requestKey(e *auditv1.Event) string {
 	}
 	if e.ObjectRef.Subresource != "" {
 		key += "/" + e.ObjectRef.Subresource
+	}
+	if e.ObjectRef.Resource == "leases" && strings.HasPrefix(e.ObjectRef.Name, tenantLeasePrefix) {
+		key += " (tenant)"
 	}
 	if e.Verb == "list" && strings.Contains(e.RequestURI, "fieldSelector=") {
 		key += " (field selector)"

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
 )
@@ -194,5 +195,30 @@ func TestQuantile(t *testing.T) {
 	}
 	if q := quantilesOf(d); q.P50 != 50 || q.P99 != 99 {
 		t.Errorf("quantiles of 1..100 ms: %+v, want p50 50, p99 99", q)
+	}
+}
+
+func TestRequestKey(t *testing.T) {
+	ref := func(resource, group, name, sub string) *auditv1.ObjectReference {
+		return &auditv1.ObjectReference{Resource: resource, APIGroup: group, Name: name, Subresource: sub}
+	}
+	cases := map[string]struct {
+		e    auditv1.Event
+		want string
+	}{
+		"status patch": {auditv1.Event{Verb: "patch", ObjectRef: ref("tenantpurchasepolicies", "commerce.tenantpolicy.io", "p", "status")},
+			"patch tenantpurchasepolicies/status"},
+		"tenant Lease": {auditv1.Event{Verb: "get", ObjectRef: ref("leases", "coordination.k8s.io", "tenant-72f988bf-86f1-41af-91ab-2d7cd011db47", "")},
+			"get leases (tenant)"},
+		"leader election": {auditv1.Event{Verb: "update", ObjectRef: ref("leases", "coordination.k8s.io", "purchase-policy-controller.tenantpolicy.io", "")},
+			"update leases"},
+		"ownership list": {auditv1.Event{Verb: "list", RequestURI: "/apis/x?fieldSelector=spec.tenantID%3Dt", ObjectRef: ref("tenantpurchasepolicies", "commerce.tenantpolicy.io", "", "")},
+			"list tenantpurchasepolicies (field selector)"},
+		"core Event": {auditv1.Event{Verb: "create", ObjectRef: ref("events", "", "e", "")}, "create events.core"},
+	}
+	for name, tc := range cases {
+		if got := requestKey(&tc.e); got != tc.want {
+			t.Errorf("%s: %q, want %q", name, got, tc.want)
+		}
 	}
 }
