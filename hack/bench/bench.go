@@ -99,7 +99,7 @@ func (b *bench) start(ctx context.Context) error {
 		b.names = append(b.names, fmt.Sprintf("tenant-%05d", i))
 	}
 	b.say("starting the control plane (kube-apiserver + etcd, audit log at Metadata level)")
-	if b.cp, err = startControlPlane(ctx, b.root, b.dir, os.Getenv("KUBEBUILDER_ASSETS")); err != nil {
+	if b.cp, err = startControlPlane(ctx, b.root, b.dir, os.Getenv("KUBEBUILDER_ASSETS"), b.o.profileSeconds > 0); err != nil {
 		return err
 	}
 	b.say("starting %s with %d tenants sharing one partner app", b.o.simBin, b.o.tenants)

@@ -61,7 +61,8 @@ type controlPlane struct {
 // startControlPlane starts etcd and kube-apiserver (guarded so they die with
 // the harness) with state, certificates and the audit log under dir,
 // installs the CRD and config/rbac, and writes the controller's kubeconfig.
-func startControlPlane(ctx context.Context, root, dir, assets string) (*controlPlane, error) {
+// With profiling the API server serves /debug/pprof.
+func startControlPlane(ctx context.Context, root, dir, assets string, profiling bool) (*controlPlane, error) {
 	apiserverPath, etcdPath, err := procs.GuardBinaries(filepath.Join(dir, "bin"), assets)
 	if err != nil {
 		return nil, fmt.Errorf("preparing control-plane binaries: %w", err)
@@ -90,6 +91,10 @@ func startControlPlane(ctx context.Context, root, dir, assets string) (*controlP
 	api.Path, api.CertDir = apiserverPath, filepath.Join(dir, "apiserver")
 	cp.apiserverFlags = []string{"--audit-policy-file=" + policyFile, "--audit-log-path=" + cp.audit.path, "--audit-log-maxsize=" + auditLogMaxMB}
 	api.Configure().Set("audit-policy-file", policyFile).Set("audit-log-path", cp.audit.path).Set("audit-log-maxsize", auditLogMaxMB)
+	if profiling {
+		cp.apiserverFlags = append(cp.apiserverFlags, "--profiling=true")
+		api.Configure().Set("profiling", "true")
+	}
 	if cp.admin, err = cp.env.Start(); err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}

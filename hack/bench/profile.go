@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
 
@@ -92,23 +93,12 @@ func (p *profiler) start(ctx context.Context, phase string, say func(string, ...
 	go take("kube-apiserver", func(ctx context.Context) (io.ReadCloser, error) {
 		cfg := rest.CopyConfig(p.apiserver)
 		cfg.Timeout = timeout
-		hc, err := rest.HTTPClientFor(cfg)
+		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return nil, err
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.Host+query, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			resp.Body.Close()
-			return nil, fmt.Errorf("kube-apiserver pprof: %s", resp.Status)
-		}
-		return resp.Body, nil
+		return cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
+			Param("seconds", strconv.Itoa(p.seconds)).Stream(ctx)
 	})
 }
 
