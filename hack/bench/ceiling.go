@@ -23,12 +23,17 @@ type ceiling struct {
 	Objects             int     `json:"objects"`
 	CreatesPerSecond    float64 `json:"createsPerSecond"`
 	StatusPatchesPerSec float64 `json:"statusPatchesPerSecond"`
+	// SmallStatusPatchesPerSec is the same patch on the policies just
+	// created, whose status is empty: against StatusPatchesPerSec it shows
+	// what the size of a converged status costs the API server.
+	SmallStatusPatchesPerSec float64 `json:"smallStatusPatchesPerSecond"`
 }
 
 // measureCeiling stops the controller (so the API server serves the harness
 // alone, as it served the controller alone), then times creates of new
-// policies and status patches of the fleet's converged policies (real
-// status, optimistic lock, as the controller patches).
+// policies, status patches of those (empty status) and status patches of
+// the fleet's converged policies (real status, optimistic lock, as the
+// controller patches).
 func (b *bench) measureCeiling(ctx context.Context) error {
 	if err := b.ctrl.Stop(); err != nil {
 		return err
@@ -49,15 +54,33 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 		return fmt.Errorf("ceiling creates: %w", err)
 	}
 	c.CreatesPerSecond = float64(c.Objects) / d.Seconds()
+	if c.SmallStatusPatchesPerSec, err = b.patchStatuses(ctx, ceilingNamespace, c); err != nil {
+		return fmt.Errorf("ceiling status patches without status: %w", err)
+	}
+	if c.StatusPatchesPerSec, err = b.patchStatuses(ctx, benchNamespace, c); err != nil {
+		return fmt.Errorf("ceiling status patches: %w", err)
+	}
+	b.rep.Ceiling = c
+	for _, p := range b.rep.Phases {
+		p.FractionOfCeiling = p.PoliciesPerSecond / c.StatusPatchesPerSec
+	}
+	b.say("  %.0f creates/s, %.0f status patches/s (%.0f/s on policies with an empty status)", c.CreatesPerSecond, c.StatusPatchesPerSec, c.SmallStatusPatchesPerSec)
+	return nil
+}
+
+// patchStatuses times c.Objects status patches (lastSyncTime, optimistic
+// lock, as the controller patches) of the policies in ns, c.Concurrency at a
+// time, and returns patches per second.
+func (b *bench) patchStatuses(ctx context.Context, ns string, c *ceiling) (float64, error) {
 	var list v1.TenantPurchasePolicyList
-	if err := b.cp.kube.List(ctx, &list, client.InNamespace(benchNamespace), client.Limit(int64(c.Objects))); err != nil {
-		return err
+	if err := b.cp.kube.List(ctx, &list, client.InNamespace(ns), client.Limit(int64(c.Objects))); err != nil {
+		return 0, err
 	}
 	if len(list.Items) < c.Objects {
-		return fmt.Errorf("ceiling: %d policies to patch, want %d", len(list.Items), c.Objects)
+		return 0, fmt.Errorf("%d policies to patch in %s, want %d", len(list.Items), ns, c.Objects)
 	}
 	now := metav1.Now()
-	d, err = timed(func() error {
+	d, err := timed(func() error {
 		return parallel(ctx, list.Items, c.Concurrency, func(ctx context.Context, p v1.TenantPurchasePolicy) error {
 			patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
 			p.Status.LastSyncTime = &now
@@ -65,15 +88,9 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 		})
 	})
 	if err != nil {
-		return fmt.Errorf("ceiling status patches: %w", err)
+		return 0, err
 	}
-	c.StatusPatchesPerSec = float64(c.Objects) / d.Seconds()
-	b.rep.Ceiling = c
-	for _, p := range b.rep.Phases {
-		p.FractionOfCeiling = p.PoliciesPerSecond / c.StatusPatchesPerSec
-	}
-	b.say("  %.0f creates/s, %.0f status patches/s", c.CreatesPerSecond, c.StatusPatchesPerSec)
-	return nil
+	return float64(c.Objects) / d.Seconds(), nil
 }
 
 // timed runs fn and returns its wall time.

@@ -132,6 +132,9 @@ func (b *bench) printTable(out io.Writer) {
 	if c := r.Ceiling; c != nil {
 		fmt.Fprintf(out, "ceiling:    %.0f creates/s, %.0f status patches/s (plain client, no client-side rate limit, %d at a time = --%s)\n",
 			c.CreatesPerSecond, c.StatusPatchesPerSec, c.Concurrency, concurrencyFlag)
+		if c.SmallStatusPatchesPerSec > 0 {
+			fmt.Fprintf(out, "            the same status patch on a policy with an empty status: %.0f/s\n", c.SmallStatusPatchesPerSec)
+		}
 	}
 	if o := r.Objects; o != nil {
 		fmt.Fprintf(out, "policy:     %.1f KiB as stored after cold (status %.1f KiB, managedFields %.1f KiB), mean of %d\n",

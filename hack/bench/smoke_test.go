@@ -78,8 +78,11 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	assertPhases(t, &r)
 	assertControllerArgs(t, &r)
-	if r.Ceiling == nil || r.Ceiling.CreatesPerSecond <= 0 || r.Ceiling.StatusPatchesPerSec <= 0 {
+	if r.Ceiling == nil || r.Ceiling.CreatesPerSecond <= 0 || r.Ceiling.StatusPatchesPerSec <= 0 || r.Ceiling.SmallStatusPatchesPerSec <= 0 {
 		t.Errorf("ceiling not measured: %+v", r.Ceiling)
+	}
+	if o := r.Objects; o == nil || o.Policies != smokeTenants || o.MeanStatusBytes <= 0 || o.MeanBytes <= o.MeanStatusBytes {
+		t.Errorf("policy sizes not measured: %+v", r.Objects)
 	}
 	for _, name := range processNames {
 		if r.PeakRSS[name] <= 0 {
