@@ -198,7 +198,7 @@ func (b *bench) printMicrosoft(out io.Writer) {
 // requestRoles says what the controller's requests are for.
 var requestRoles = map[string]string{
 	"patch tenantpurchasepolicies":                 " (finalizer)",
-	"patch tenantpurchasepolicies/status":          " (status, once per reconcile)",
+	"patch tenantpurchasepolicies/status":          " (status; twice at adoption: the snapshot first)",
 	"list tenantpurchasepolicies (field selector)": " (ownership, uncached)",
 	"get leases (tenant)":                          " (ownership)",
 	"create leases (tenant)":                       " (ownership, a tenant's first owner)",
