@@ -51,7 +51,8 @@ type bench struct {
 	flipProduct string
 	differing   int
 
-	rep report
+	rep    report
+	commit string // HEAD when the run began
 }
 
 func newBench(o options, out io.Writer) (*bench, error) {
@@ -79,7 +80,9 @@ func newBench(o options, out io.Writer) (*bench, error) {
 	}
 	fmt.Fprintf(out, "bench files: %s\n", dir)
 	logf.SetLogger(logr.Discard()) // envtest's and the cache's logging is noise here
-	b := &bench{o: o, out: out, root: root, dir: dir}
+	// The commit is read now: the binaries were built from it, and the tree
+	// may move on during a long run.
+	b := &bench{o: o, out: out, root: root, dir: dir, commit: gitCommit(root)}
 	b.rep.Tenants = o.tenants
 	return b, nil
 }

@@ -65,7 +65,8 @@ func (b *bench) finish(ctx context.Context, command string) error {
 	if !b.o.results {
 		return nil
 	}
-	b.rep.Machine = describeMachine(b.root)
+	b.rep.Machine = describeMachine()
+	b.rep.Machine.Commit = b.commit
 	path := filepath.Join(b.root, "hack", "bench", "results", fmt.Sprintf("%s-N%d.json", b.rep.Date.Format("2006-01-02"), b.o.tenants))
 	if err := writeReport(path, &b.rep); err != nil {
 		return err
@@ -263,8 +264,8 @@ func (b *bench) printCPU(out io.Writer) {
 }
 
 // describeMachine reads nproc, the CPU model, memory, the kernel, the Go
-// version and the git commit.
-func describeMachine(root string) *machine {
+// version (the commit is read when the run begins).
+func describeMachine() *machine {
 	m := &machine{CPUs: goruntime.NumCPU(), GoVersion: goruntime.Version()}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		s := bufio.NewScanner(f)
@@ -282,7 +283,6 @@ func describeMachine(root string) *machine {
 	if k, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(k))
 	}
-	m.Commit = gitCommit(root)
 	return m
 }
 
