@@ -147,10 +147,11 @@ const controllerStartTimeout = time.Minute
 // startController starts bin/manager with config/manager's args and waits
 // for its metrics endpoint.
 func (b *bench) startController(ctx context.Context) error {
-	deployed, err := deployedArgs(filepath.Join(b.root, "config", "manager", "manager.yaml"))
+	container, err := deployedContainer(filepath.Join(b.root, "config", "manager", "manager.yaml"))
 	if err != nil {
 		return err
 	}
+	deployed := container.Args
 	flags, err := flagsOf(b.o.managerBin)
 	if err != nil {
 		return err
@@ -161,6 +162,10 @@ func (b *bench) startController(ctx context.Context) error {
 	}, controllerNamespace)
 	if err != nil {
 		return err
+	}
+	if env, change := memoryLimitEnv(container.Resources.Limits); env != "" {
+		b.args.Env = append(b.args.Env, env)
+		b.args.Changes = append(b.args.Changes, change)
 	}
 	if b.o.profileSeconds > 0 {
 		addr, err := addPprofArg(&b.args, flags)

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -39,31 +40,50 @@ type controllerArgs struct {
 	Concurrency int `json:"maxConcurrentReconciles"`
 }
 
-// deployedArgs reads the manager container's args from the Deployment in
-// config/manager/manager.yaml.
-func deployedArgs(path string) ([]string, error) {
+// deployedContainer reads the manager container (args, resources) from the
+// Deployment in config/manager/manager.yaml.
+func deployedContainer(path string) (corev1.Container, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return corev1.Container{}, err
 	}
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(b), 4096)
 	for {
 		var d appsv1.Deployment
 		if err := dec.Decode(&d); err != nil {
 			if errors.Is(err, io.EOF) {
-				return nil, fmt.Errorf("%s: no Deployment with a %q container", path, managerContainer)
+				return corev1.Container{}, fmt.Errorf("%s: no Deployment with a %q container", path, managerContainer)
 			}
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return corev1.Container{}, fmt.Errorf("%s: %w", path, err)
 		}
 		if d.Kind != "Deployment" {
 			continue
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
 			if c.Name == managerContainer {
-				return c.Args, nil
+				return c, nil
 			}
 		}
 	}
+}
+
+// softMemoryLimitRatio is the share of the container's memory limit the
+// binary gives the Go runtime as its soft limit in a pod (cmd/scale.go reads
+// it from the cgroup). Outside a container there is no cgroup limit, so the
+// harness sets GOMEMLIMIT to the same figure: the garbage collector then
+// works as it would in the Deployment's pod.
+const softMemoryLimitRatio = 0.75
+
+// memoryLimitEnv is the GOMEMLIMIT a pod with this memory limit runs with,
+// "" without a limit.
+func memoryLimitEnv(limits corev1.ResourceList) (env, change string) {
+	q, ok := limits[corev1.ResourceMemory]
+	if !ok || q.IsZero() {
+		return "", ""
+	}
+	soft := int64(float64(q.Value()) * softMemoryLimitRatio)
+	env = fmt.Sprintf("GOMEMLIMIT=%dMiB", soft>>20)
+	return env, fmt.Sprintf("set %s (in a pod: %.0f%% of the container's %s memory limit, from the cgroup)", env, softMemoryLimitRatio*100, q.String())
 }
 
 // binaryFlags are the flags a Go binary lists in its -help output, with

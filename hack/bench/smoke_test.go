@@ -132,9 +132,13 @@ func assertPhases(t *testing.T, r *report) {
 // leader election (which needs a namespace outside a cluster).
 func assertControllerArgs(t *testing.T, r *report) {
 	t.Helper()
-	deployed, err := deployedArgs(filepath.Join(bins.Root, "config", "manager", "manager.yaml"))
+	container, err := deployedContainer(filepath.Join(bins.Root, "config", "manager", "manager.yaml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	deployed := container.Args
+	if env, _ := memoryLimitEnv(container.Resources.Limits); env != "" && !slices.Contains(r.Controller.Env, env) {
+		t.Errorf("controller env %v lacks %s: the pod's soft memory limit", r.Controller.Env, env)
 	}
 	if !slices.Equal(deployed, r.Controller.Deployed) {
 		t.Errorf("deployed args %v, config/manager has %v", r.Controller.Deployed, deployed)

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
@@ -220,5 +225,23 @@ func TestRequestKey(t *testing.T) {
 		if got := requestKey(&tc.e); got != tc.want {
 			t.Errorf("%s: %q, want %q", name, got, tc.want)
 		}
+	}
+}
+
+func TestMemoryLimitEnv(t *testing.T) {
+	env, change := memoryLimitEnv(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")})
+	if env != "GOMEMLIMIT=384MiB" || !strings.Contains(change, "512Mi") {
+		t.Errorf("512Mi limit: %q (%q), want GOMEMLIMIT=384MiB, as the binary sets in a pod", env, change)
+	}
+	if env, _ := memoryLimitEnv(nil); env != "" {
+		t.Errorf("no limit: %q, want no GOMEMLIMIT", env)
+	}
+	// The binary's own ratio, so the harness cannot drift from it.
+	src, err := os.ReadFile(filepath.Join("..", "..", "cmd", "scale.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("const softMemoryLimitRatio = %v\n", softMemoryLimitRatio); !strings.Contains(string(src), want) {
+		t.Errorf("cmd/scale.go lacks %q: the harness's GOMEMLIMIT no longer matches what the binary sets in a pod", want)
 	}
 }
