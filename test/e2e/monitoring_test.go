@@ -3,11 +3,13 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 	"testing"
 	"time"
 
@@ -205,10 +207,18 @@ func scrapeStatus(t *testing.T, ctx context.Context, url, token string) int {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := insecureClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	// The metrics server may still be binding its port when the controller
+	// has already converged: a refused connection is retried for a while.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := insecureClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
