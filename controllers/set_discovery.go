@@ -70,6 +70,12 @@ func (r *TenantPurchasePolicySetReconciler) discoverCustomers(ctx context.Contex
 		return nil
 	}
 	src := d.DelegatedAdminCustomers
+	if r.staleDiscovery(s) {
+		// This run's copy predates a discovery already recorded: its
+		// status patch meets a conflict and the run is repeated on the
+		// fresh copy, which knows the discovery.
+		return nil
+	}
 	due, next := discoveryDue(s.set, s.now, s.requested())
 	if !due {
 		s.wake(next)
@@ -133,6 +139,17 @@ func discoveryError(err error, partner string) error {
 			"(a delegated login: the Admin Agent or Global Administrator role): %s", partner, st.message)
 	}
 	return err
+}
+
+// staleDiscovery tells whether the set was read before this process's last
+// recorded discovery of it reached the cache.
+func (r *TenantPurchasePolicySetReconciler) staleDiscovery(s *setState) bool {
+	t, ok := r.discovered.Load(s.set.UID)
+	if !ok || s.requested() {
+		return false
+	}
+	st := s.set.Status.Discovery
+	return st == nil || st.LastAttemptTime == nil || st.LastAttemptTime.Time.Before(t.(time.Time))
 }
 
 // discoveryDue tells whether customers are listed in this run and, if not,

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -44,6 +45,11 @@ type TenantPurchasePolicySetReconciler struct {
 	// runs, so a fleet of children syncing costs one set run (and at most
 	// one status write) per window; zero means defaultCoalesce.
 	Coalesce time.Duration
+
+	// discovered remembers, per set UID, the last discovery attempt this
+	// process recorded in status, so a run that reads the set from a cache
+	// not yet holding that status does not list the customers again.
+	discovered sync.Map // types.UID → time.Time
 }
 
 // credentialLoader turns an auth block into a token credential; the policy
@@ -229,6 +235,9 @@ func (r *TenantPurchasePolicySetReconciler) finish(ctx context.Context, s *setSt
 		patch := client.MergeFromWithOptions(s.base, client.MergeFromWithOptimisticLock{})
 		if err := r.Client.Status().Patch(ctx, s.set, patch); err != nil {
 			return requeueOnConflict(client.IgnoreNotFound(err))
+		}
+		if d := s.set.Status.Discovery; d != nil && d.LastAttemptTime != nil {
+			r.discovered.Store(s.set.UID, d.LastAttemptTime.Time)
 		}
 	}
 	if o.kind == outcomeDeleted {
