@@ -13,6 +13,7 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // Tenant-wide acquisition settings (spec.tenantSettings): four switches on
@@ -22,69 +23,17 @@ import (
 // the floor of product.md: one GET per resource with a managed setting, one
 // PATCH per resource that differs, holding only the differing properties.
 
-// tenantSetting is one setting: its name in the spec, where it lives, and
-// how to read it from the spec.
-type tenantSetting struct {
-	name     v1.TenantSettingName
-	resource *settingsResource
-	// field is the Graph property.
-	field string
-	spec  func(*v1.TenantSettings) v1.SettingPolicy
-	// path is the user-facing name of what it opens.
-	path string
-}
-
-// settingsResource is one Graph resource holding settings.
+// settingsResource is one Graph resource holding settings (what
+// internal/plan knows of it) and the calls that read and write it.
 type settingsResource struct {
-	name v1.SettingsResource
-	// what names the resource in messages.
-	what string
-	// readPermission and writePermission are the Graph application
-	// permissions a 403 names.
-	readPermission, writePermission string
-	get                             func(TenantSettingsAPI, context.Context) (graph.Settings, error)
-	update                          func(TenantSettingsAPI, context.Context, graph.Settings) error
+	*plan.SettingsResource
+	get    func(TenantSettingsAPI, context.Context) (graph.Settings, error)
+	update func(TenantSettingsAPI, context.Context, graph.Settings) error
 }
 
-var (
-	authorizationPolicy = &settingsResource{name: v1.ResourceAuthorizationPolicy, what: "GET/PATCH /v1.0/policies/authorizationPolicy",
-		readPermission: "Policy.Read.All", writePermission: "Policy.ReadWrite.Authorization",
-		get: TenantSettingsAPI.GetAuthorizationPolicy, update: TenantSettingsAPI.UpdateAuthorizationPolicy}
-	appsAndServices = &settingsResource{name: v1.ResourceAppsAndServices, what: "GET/PATCH /beta/admin/appsAndServices (beta)",
-		readPermission: "OrgSettings-AppsAndServices.Read.All", writePermission: "OrgSettings-AppsAndServices.ReadWrite.All",
-		get: TenantSettingsAPI.GetAppsAndServices, update: TenantSettingsAPI.UpdateAppsAndServices}
-	settingsResources = []*settingsResource{authorizationPolicy, appsAndServices}
-
-	tenantSettings = []tenantSetting{
-		{name: v1.SettingEmailBasedSubscriptions, resource: authorizationPolicy, field: graph.FieldAllowedToSignUpEmailBasedSubscriptions,
-			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailBasedSubscriptions }, path: "email-based subscriptions"},
-		{name: v1.SettingEmailVerifiedUsersJoin, resource: authorizationPolicy, field: graph.FieldAllowEmailVerifiedUsersToJoinOrganization,
-			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailVerifiedUsersJoin }, path: "email-verified users joining"},
-		{name: v1.SettingTrialsOnBehalfOfOrganization, resource: appsAndServices, field: graph.FieldIsAppAndServicesTrialEnabled,
-			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.TrialsOnBehalfOfOrganization }, path: "trials on behalf of the organisation"},
-		{name: v1.SettingOfficeStore, resource: appsAndServices, field: graph.FieldIsOfficeStoreEnabled,
-			spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.OfficeStore }, path: "the Office Store"},
-	}
-)
-
-// desiredSetting is the value the spec asks of setting, and whether it is
-// managed (Enabled or Disabled; Unmanaged and unset are not).
-func desiredSetting(spec *v1.TenantSettings, ts tenantSetting) (v1.SettingValue, bool) {
-	if spec == nil {
-		return "", false
-	}
-	switch p := ts.spec(spec); p {
-	case v1.SettingEnabled, v1.SettingDisabled:
-		return v1.SettingValue(p), true
-	}
-	return "", false
-}
-
-func settingValue(b bool) v1.SettingValue {
-	if b {
-		return v1.SettingValue(v1.SettingEnabled)
-	}
-	return v1.SettingValue(v1.SettingDisabled)
+var settingsResources = []*settingsResource{
+	{SettingsResource: plan.AuthorizationPolicy, get: TenantSettingsAPI.GetAuthorizationPolicy, update: TenantSettingsAPI.UpdateAuthorizationPolicy},
+	{SettingsResource: plan.AppsAndServices, get: TenantSettingsAPI.GetAppsAndServices, update: TenantSettingsAPI.UpdateAppsAndServices},
 }
 
 // settingsOutcome is what the settings step reports to the conditions.
@@ -105,7 +54,7 @@ func (o *settingsOutcome) degrade(reason, format string, args ...any) {
 
 // settingChange is what one run does about one managed setting.
 type settingChange struct {
-	ts      tenantSetting
+	ts      plan.Setting
 	desired v1.SettingValue
 	row     v1.TenantSettingStatus
 	adopted bool
@@ -140,10 +89,10 @@ func (r *TenantPurchasePolicyReconciler) reconcileTenantSettings(ctx context.Con
 	var writes []resourceWrite
 	for _, res := range settingsResources {
 		var changes []*settingChange
-		for _, ts := range tenantSettings {
-			if desired, ok := desiredSetting(p.Spec.TenantSettings, ts); ok && ts.resource == res {
-				old := prev[ts.name]
-				old.Setting, old.Resource, old.Desired = ts.name, res.name, desired
+		for _, ts := range plan.TenantSettings {
+			if desired, ok := ts.Desired(p.Spec.TenantSettings); ok && ts.Resource == res.SettingsResource {
+				old := prev[ts.Name]
+				old.Setting, old.Resource, old.Desired = ts.Name, res.Name, desired
 				changes = append(changes, &settingChange{ts: ts, desired: desired, row: old})
 			}
 		}
@@ -194,21 +143,21 @@ func (s *syncState) readResource(ctx context.Context, res *settingsResource, cha
 	}
 	observed, err := res.get(s.settings, ctx)
 	if err != nil {
-		markUnknown(changes, s.settingsFailure(res, res.readPermission, "read", changes, err))
+		markUnknown(changes, s.settingsFailure(res, res.ReadPermission, "read", changes, err))
 		return w
 	}
 	enforce := s.policy.Spec.Mode == v1.ModeEnforce
 	for _, c := range changes {
-		v, ok := observed[c.ts.field]
+		v, ok := c.ts.Observed(observed)
 		if !ok {
-			s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "%s answered without %s (%s); read again at the next sync", res.what, c.ts.field, c.ts.name)
+			s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "%s answered without %s (%s); read again at the next sync", res.What, c.ts.Field, c.ts.Name)
 			markUnknown([]*settingChange{c}, v1.ReasonGraphUnavailable)
 			continue
 		}
-		s.decideSetting(c, settingValue(v))
-		if enforce && c.row.Observed != c.desired {
+		s.decideSetting(c, v)
+		if enforce && (plan.SettingTarget{Setting: c.ts, Desired: c.desired, Observed: v}).Differs() {
 			c.write = true
-			w.patch[c.ts.field] = c.desired == v1.SettingValue(v1.SettingEnabled)
+			w.patch[c.ts.Field] = plan.GraphValue(c.desired)
 			w.changes = append(w.changes, c)
 		}
 	}
@@ -219,10 +168,10 @@ func (s *syncState) readResource(ctx context.Context, res *settingsResource, cha
 // body) leaves the values pending until the next read confirms them.
 func (r *TenantPurchasePolicyReconciler) writeResource(ctx context.Context, s *syncState, w resourceWrite) {
 	err := w.res.update(s.settings, ctx, w.patch)
-	r.Metrics.settingsWrite(s.policy, w.res.name, err)
+	r.Metrics.settingsWrite(s.policy, w.res.Name, err)
 	var names []string
 	for _, c := range w.changes {
-		names = append(names, fmt.Sprintf("%s=%s", c.ts.name, c.desired))
+		names = append(names, fmt.Sprintf("%s=%s", c.ts.Name, c.desired))
 		switch {
 		case err != nil && c.correcting != nil:
 			c.correcting.Action = v1.DriftCorrectionFailed
@@ -235,7 +184,7 @@ func (r *TenantPurchasePolicyReconciler) writeResource(ctx context.Context, s *s
 	}
 	if err != nil {
 		s.event(eventWarning, v1.EventWriteFailed, "setting tenant settings %s failed: %v", strings.Join(names, ", "), err)
-		s.settingsFailure(w.res, w.res.writePermission, "write", w.changes, err)
+		s.settingsFailure(w.res, w.res.WritePermission, "write", w.changes, err)
 		return
 	}
 	s.wakeAt = append(s.wakeAt, s.now.Add(settingsConfirmAfter))
@@ -255,7 +204,7 @@ func (s *syncState) decideSetting(c *settingChange, obs v1.SettingValue) {
 	now := metav1.NewTime(s.now)
 	old := c.row
 	c.row.UnknownReason = ""
-	c.correcting = failedSettingDrift(s.policy.Status.DriftHistory, c.ts.name)
+	c.correcting = failedSettingDrift(s.policy.Status.DriftHistory, c.ts.Name)
 	if pending := old.PendingValue; pending != "" {
 		c.row.PendingValue = ""
 		if obs == pending {
@@ -266,13 +215,13 @@ func (s *syncState) decideSetting(c *settingChange, obs v1.SettingValue) {
 	case old.AdoptedAt == nil:
 		c.row.AdoptedValue, c.row.AdoptedAt, c.adopted = obs, &now, true
 	case old.Observed != "" && obs != old.Observed && obs != c.desired:
-		d := &v1.DriftRecord{Setting: c.ts.name, Expected: string(old.Observed), Found: string(obs), DetectedAt: now, Action: v1.DriftReported}
+		d := &v1.DriftRecord{Setting: c.ts.Name, Expected: string(old.Observed), Found: string(obs), DetectedAt: now, Action: v1.DriftReported}
 		if s.policy.Spec.Mode == v1.ModeEnforce {
 			d.Action = v1.DriftCorrectionFailed // until a confirmed write corrects it
 		}
 		c.drift, c.correcting = d, d
 		s.policy.Status.Counters.DriftDetected++
-		s.event(eventWarning, v1.EventDriftDetected, "tenant setting %s (%s) changed from %s to %s outside this policy", c.ts.name, c.ts.path, old.Observed, obs)
+		s.event(eventWarning, v1.EventDriftDetected, "tenant setting %s (%s) changed from %s to %s outside this policy", c.ts.Name, c.ts.Path, old.Observed, obs)
 	}
 	c.row.Observed = obs
 }
@@ -286,7 +235,7 @@ func (s *syncState) settingConfirmed(c *settingChange, value v1.SettingValue) {
 	if d := c.correcting; d != nil && d.Action != v1.DriftCorrected {
 		d.Action = v1.DriftCorrected
 		s.policy.Status.Counters.DriftCorrected++
-		s.event(eventNormal, v1.EventDriftCorrected, "set tenant setting %s (%s) back from %s to %s", c.ts.name, c.ts.path, d.Found, value)
+		s.event(eventNormal, v1.EventDriftCorrected, "set tenant setting %s (%s) back from %s to %s", c.ts.Name, c.ts.Path, d.Found, value)
 	}
 }
 
@@ -320,18 +269,18 @@ func markUnknown(changes []*settingChange, reason string) {
 func (s *syncState) settingsFailure(res *settingsResource, permission, verb string, changes []*settingChange, err error) string {
 	var names []string
 	for _, c := range changes {
-		names = append(names, string(c.ts.name))
+		names = append(names, string(c.ts.Name))
 	}
 	which := strings.Join(names, ", ")
 	switch {
 	case graph.NotOffered(err):
-		s.tenantSettings.degrade(v1.ReasonNotOfferedInThisCloud, "this cloud does not offer %s, so %s cannot be %s; the products and other settings are enforced: %v", res.what, which, participle[verb], err)
+		s.tenantSettings.degrade(v1.ReasonNotOfferedInThisCloud, "this cloud does not offer %s, so %s cannot be %s; the products and other settings are enforced: %v", res.What, which, participle[verb], err)
 		return v1.ReasonNotOfferedInThisCloud
 	case m365.KindOf(err) == m365.Forbidden || m365.KindOf(err) == m365.Unauthorized:
-		s.tenantSettings.degrade(v1.ReasonForbidden, "missing permission %s to %s %s (%s): grant it to the app (or the role to the delegated admin); the products and other settings are enforced: %v", permission, verb, which, res.what, err)
+		s.tenantSettings.degrade(v1.ReasonForbidden, "missing permission %s to %s %s (%s): grant it to the app (or the role to the delegated admin); the products and other settings are enforced: %v", permission, verb, which, res.What, err)
 		return v1.ReasonForbidden
 	}
-	s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "could not %s %s (%s), tried again at the next sync: %v", verb, which, res.what, err)
+	s.tenantSettings.degrade(v1.ReasonGraphUnavailable, "could not %s %s (%s), tried again at the next sync: %v", verb, which, res.What, err)
 	return v1.ReasonGraphUnavailable
 }
 
@@ -348,7 +297,7 @@ func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Co
 	written := false
 	for _, c := range changes {
 		if c.adopted {
-			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.name, c.row.AdoptedValue, c.desired))
+			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.Name, c.row.AdoptedValue, c.desired))
 			written = written || c.write
 		}
 	}
@@ -388,7 +337,7 @@ func (s *syncState) settingsAdoptionNote(changes []*settingChange) {
 	var adopted []string
 	for _, c := range changes {
 		if c.adopted {
-			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.name, c.row.AdoptedValue, c.desired))
+			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.Name, c.row.AdoptedValue, c.desired))
 		}
 	}
 	if len(adopted) > 0 {
@@ -411,7 +360,7 @@ func (r *TenantPurchasePolicyReconciler) restoreSettings(ctx context.Context, s 
 	for _, res := range settingsResources {
 		var rows []v1.TenantSettingStatus
 		for _, row := range s.policy.Status.TenantSettings {
-			if row.Resource == res.name && row.AdoptedValue != "" {
+			if row.Resource == res.Name && row.AdoptedValue != "" {
 				rows = append(rows, row)
 			}
 		}
@@ -422,36 +371,27 @@ func (r *TenantPurchasePolicyReconciler) restoreSettings(ctx context.Context, s 
 		if err == nil {
 			patch := graph.Settings{}
 			for _, row := range rows {
-				ts := settingNamed(row.Setting)
-				if v, ok := current[ts.field]; ok && settingValue(v) != row.AdoptedValue {
-					patch[ts.field] = row.AdoptedValue == v1.SettingValue(v1.SettingEnabled)
+				ts := plan.SettingNamed(row.Setting)
+				if v, ok := ts.Observed(current); ok && (plan.SettingTarget{Setting: ts, Desired: row.AdoptedValue, Observed: v}).Differs() {
+					patch[ts.Field] = plan.GraphValue(row.AdoptedValue)
 					restored = append(restored, fmt.Sprintf("%s=%s", row.Setting, row.AdoptedValue))
 				}
 			}
 			if len(patch) > 0 {
 				err = res.update(s.settings, ctx, patch)
-				r.Metrics.settingsWrite(s.policy, res.name, err)
+				r.Metrics.settingsWrite(s.policy, res.Name, err)
 			}
 		}
 		switch {
 		case err == nil:
 		case graph.NotOffered(err):
-			s.event(eventWarning, v1.EventRestoreSkipped, "this cloud no longer offers %s: its tenant settings were not restored", res.what)
+			s.event(eventWarning, v1.EventRestoreSkipped, "this cloud no longer offers %s: its tenant settings were not restored", res.What)
 		default:
-			return classify(fmt.Errorf("restoring the tenant settings on %s: %w", res.what, err))
+			return classify(fmt.Errorf("restoring the tenant settings on %s: %w", res.What, err))
 		}
 	}
 	if len(restored) > 0 {
 		s.event(eventNormal, v1.EventRestored, "restored tenant settings %s of tenant %s to their values at adoption", strings.Join(restored, ", "), s.policy.Spec.TenantID)
 	}
 	return nil
-}
-
-func settingNamed(name v1.TenantSettingName) tenantSetting {
-	for _, ts := range tenantSettings {
-		if ts.name == name {
-			return ts
-		}
-	}
-	return tenantSetting{}
 }

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/graph"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // fakeSettings is one tenant's two settings resources, as Graph keeps them:
@@ -234,37 +235,37 @@ func TestTenantSettingsFloorReadsOnlyManagedResources(t *testing.T) {
 // PATCHes only that property, and the next read completes the correction;
 // Observe records the same drift once and writes nothing.
 func TestTenantSettingsDriftEachSetting(t *testing.T) {
-	for _, ts := range tenantSettings {
+	for _, ts := range plan.TenantSettings {
 		for _, mode := range []v1.Mode{v1.ModeEnforce, v1.ModeObserve} {
-			t.Run(string(ts.name)+"/"+string(mode), func(t *testing.T) {
+			t.Run(string(ts.Name)+"/"+string(mode), func(t *testing.T) {
 				p := testPolicy("contoso", tenantLower, time.Now())
 				p.Spec.Mode = mode
 				p.Spec.TenantSettings = &v1.TenantSettings{}
 				*settingField(p.Spec.TenantSettings, ts) = v1.SettingDisabled
 				fs := newFakeSettings()
-				fs.set(ts.resource.name, ts.field, false)
+				fs.set(ts.Resource.Name, ts.Field, false)
 				fc := settingsCluster(t, p, fs)
 				mustReconcile(t, fc, p)
 				fs.takeCalls()
 
-				fs.set(ts.resource.name, ts.field, true) // an admin, by hand
+				fs.set(ts.Resource.Name, ts.Field, true) // an admin, by hand
 				got := mustReconcile(t, fc, p)
-				wantCalls := []string{"GET " + string(ts.resource.name)}
+				wantCalls := []string{"GET " + string(ts.Resource.Name)}
 				if mode == v1.ModeEnforce {
-					wantCalls = append(wantCalls, "PATCH "+string(ts.resource.name)+" "+ts.field+"=false")
+					wantCalls = append(wantCalls, "PATCH "+string(ts.Resource.Name)+" "+ts.Field+"=false")
 				}
 				if diff := cmp.Diff(wantCalls, fs.takeCalls()); diff != "" {
 					t.Errorf("calls (-want +got):\n%s", diff)
 				}
-				if len(got.Status.DriftHistory) != 1 || got.Status.DriftHistory[0].Setting != ts.name || got.Status.DriftHistory[0].ProductID != "" ||
+				if len(got.Status.DriftHistory) != 1 || got.Status.DriftHistory[0].Setting != ts.Name || got.Status.DriftHistory[0].ProductID != "" ||
 					got.Status.DriftHistory[0].Expected != "Disabled" || got.Status.DriftHistory[0].Found != "Enabled" {
 					t.Fatalf("drift history: %+v", got.Status.DriftHistory)
 				}
-				if ev := fc.rec.reasons(v1.EventDriftDetected); len(ev) != 1 || !strings.Contains(ev[0], "tenant setting "+string(ts.name)) {
+				if ev := fc.rec.reasons(v1.EventDriftDetected); len(ev) != 1 || !strings.Contains(ev[0], "tenant setting "+string(ts.Name)) {
 					t.Errorf("DriftDetected: %v", ev)
 				}
 				c := meta.FindStatusCondition(got.Status.Conditions, v1.DriftedCondition)
-				if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, string(ts.name)) {
+				if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, string(ts.Name)) {
 					t.Errorf("Drifted: %+v", c)
 				}
 
@@ -276,10 +277,10 @@ func TestTenantSettingsDriftEachSetting(t *testing.T) {
 					if len(d) != 1 || d[0].Action != v1.DriftCorrected || got.Status.Counters.DriftCorrected != 1 {
 						t.Errorf("after the confirming read: %+v, counters %+v", d, got.Status.Counters)
 					}
-					if ev := fc.rec.reasons(v1.EventDriftCorrected); len(ev) != 1 || !strings.Contains(ev[0], string(ts.name)) {
+					if ev := fc.rec.reasons(v1.EventDriftCorrected); len(ev) != 1 || !strings.Contains(ev[0], string(ts.Name)) {
 						t.Errorf("DriftCorrected: %v", ev)
 					}
-					if row := settingRow(t, got, ts.name); row.Corrections != 1 || row.Observed != "Disabled" {
+					if row := settingRow(t, got, ts.Name); row.Corrections != 1 || row.Observed != "Disabled" {
 						t.Errorf("row: %+v", row)
 					}
 				case v1.ModeObserve:
@@ -293,8 +294,8 @@ func TestTenantSettingsDriftEachSetting(t *testing.T) {
 }
 
 // settingField points at the spec field of ts.
-func settingField(t *v1.TenantSettings, ts tenantSetting) *v1.SettingPolicy {
-	switch ts.name {
+func settingField(t *v1.TenantSettings, ts plan.Setting) *v1.SettingPolicy {
+	switch ts.Name {
 	case v1.SettingEmailBasedSubscriptions:
 		return &t.EmailBasedSubscriptions
 	case v1.SettingEmailVerifiedUsersJoin:
@@ -399,5 +400,24 @@ func TestTenantSettingsRestore(t *testing.T) {
 	}
 	if ev := fc.rec.reasons(v1.EventRestored); len(ev) == 0 || !strings.Contains(strings.Join(ev, "\n"), "officeStore=Enabled") {
 		t.Errorf("Restored: %v", ev)
+	}
+}
+
+// TestSettingFieldsAreGraphs: internal/plan spells each setting's Graph
+// property as the Graph client reads and writes it.
+func TestSettingFieldsAreGraphs(t *testing.T) {
+	want := map[v1.TenantSettingName]string{
+		v1.SettingEmailBasedSubscriptions:      graph.FieldAllowedToSignUpEmailBasedSubscriptions,
+		v1.SettingEmailVerifiedUsersJoin:       graph.FieldAllowEmailVerifiedUsersToJoinOrganization,
+		v1.SettingTrialsOnBehalfOfOrganization: graph.FieldIsAppAndServicesTrialEnabled,
+		v1.SettingOfficeStore:                  graph.FieldIsOfficeStoreEnabled,
+	}
+	if len(plan.TenantSettings) != len(want) {
+		t.Fatalf("%d settings, want %d", len(plan.TenantSettings), len(want))
+	}
+	for _, ts := range plan.TenantSettings {
+		if ts.Field != want[ts.Name] {
+			t.Errorf("%s: field %q, want %q", ts.Name, ts.Field, want[ts.Name])
+		}
 	}
 }
