@@ -15,6 +15,7 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/cli/manifest"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/plan"
 )
 
 // export prints a TenantPurchasePolicy that matches the tenant as it is: the
@@ -32,7 +33,7 @@ func (a *app) exportCommand() *cobra.Command {
 		Short: "Print a TenantPurchasePolicy that matches the tenant as it is today (mode Observe)",
 		Long: "export reads the tenant's self-service purchase settings and prints a TenantPurchasePolicy that\n" +
 			"matches them exactly: every product with its current value (names as comments), every offer type,\n" +
-			"mode Observe. With --default Disabled, products at Disabled fold into default and only the\n" +
+			"the tenant-wide acquisition settings (spec.tenantSettings), mode Observe. With --default Disabled, products at Disabled fold into default and only the\n" +
 			"exceptions are listed. -n sets metadata.namespace.",
 		Example: "  kubectl tpp export --tenant $TENANT --client-id $APP --client-secret-file secret.txt --default Disabled > contoso.yaml\n" +
 			"  kubectl tpp export --from-policy m365/contoso",
@@ -51,6 +52,7 @@ func (a *app) exportCommand() *cobra.Command {
 // exported spec is made from it (exportSections).
 type tenantState struct {
 	products, offerTypes []licensing.Item
+	settings             settingsRead
 }
 
 // exportSection adds one part of spec from what the tenant holds; it may note
@@ -58,9 +60,8 @@ type tenantState struct {
 type exportSection func(st *tenantState, o exportOptions, spec *yamlMap, warn func(string, ...any)) error
 
 // exportSections are the parts of spec that mirror the tenant. A new
-// tenant-managed field (tenant-wide settings, for one) adds its reader to
-// readTenant and its section here.
-var exportSections = []exportSection{exportDefault, exportProducts, exportOfferTypes}
+// tenant-managed field adds its reader to export and its section here.
+var exportSections = []exportSection{exportDefault, exportProducts, exportOfferTypes, exportTenantSettings}
 
 func (a *app) export(ctx context.Context, o exportOptions) error {
 	if !validFold(o.fold) {
@@ -84,6 +85,10 @@ func (a *app) export(ctx context.Context, o exportOptions) error {
 		return err
 	}
 	if st.offerTypes, _, err = tenant.ListOfferTypes(ctx); err != nil {
+		return err
+	}
+	everything := func(*plan.SettingsResource) bool { return true }
+	if st.settings, err = readSettings(ctx, ms.graph.For(cred.material.TenantID, tc), everything); err != nil {
 		return err
 	}
 	doc, err := a.exportDocument(cred, st, o)

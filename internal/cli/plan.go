@@ -34,8 +34,8 @@ func (a *app) planCommand() *cobra.Command {
 		Use:   "plan -f FILE|DIR|-",
 		Short: "Show what the controller would change in each tenant for these manifests; writes nothing",
 		Long: "plan validates the manifests against the CRD offline (the API server's own checks and messages),\n" +
-			"reads each policy's tenant and prints every product and offer type the controller would change:\n" +
-			"from, to, and why (rule, default, expired rule). It writes nothing.\n\n" +
+			"reads each policy's tenant and prints every product, offer type and managed tenant setting the\n" +
+			"controller would change: from, to, and why (rule, default, expired rule, tenantSettings). It writes nothing.\n\n" +
 			"Exit codes: 0 nothing would change, 2 something would (in Observe mode: what the controller\n" +
 			"would report as drift), 1 an error (an invalid manifest, credentials, permissions).\n" +
 			"Documents of other API groups (Namespaces, Secrets, Kustomizations) are skipped.",
@@ -75,17 +75,20 @@ type policyPlan struct {
 	Changes   []change `json:"changes"`
 	// Unknown are rules naming products or offer types the tenant lacks.
 	Unknown []string `json:"unknown,omitempty"`
+	// Warnings are tenant settings plan could not read (a missing
+	// permission, a cloud without the beta resource).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
-// change is one product or offer type the controller would set.
+// change is one product, offer type or tenant setting the controller would set.
 type change struct {
-	// Kind is "product" or "offerType".
+	// Kind is "product", "offerType" or "tenantSetting".
 	Kind string `json:"kind"`
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
 	From string `json:"from"`
 	To   string `json:"to"`
-	// Why is rule, default or expired rule.
+	// Why is rule, default, expired rule or tenantSettings.
 	Why string `json:"why"`
 }
 
@@ -269,6 +272,14 @@ func (a *app) planPolicy(ctx context.Context, ms *microsoft, p planned) (policyP
 	pl := plan.Compute(spec, products, offers, time.Now())
 	pp.Changes = append(append(pp.Changes, changesOf("product", pl.Products)...), changesOf("offerType", pl.OfferTypes)...)
 	pp.Unknown = pl.Unknown
+	if plan.SettingsManagedOn(spec.TenantSettings, plan.AuthorizationPolicy) || plan.SettingsManagedOn(spec.TenantSettings, plan.AppsAndServices) {
+		changes, warnings, err := settingsChanges(ctx, ms.graph.For(strings.ToLower(spec.TenantID), tc), spec.TenantSettings)
+		if err != nil {
+			return pp, err
+		}
+		pp.Changes = append(pp.Changes, changes...)
+		pp.Warnings = warnings
+	}
 	return pp, nil
 }
 
@@ -322,8 +333,11 @@ func writePlan(w io.Writer, output string, r planReport) error {
 			fmt.Fprintln(tw, "  PRODUCT\tNAME\tFROM\tTO\tWHY")
 			for _, c := range p.Changes {
 				id := c.ID
-				if c.Kind == "offerType" {
+				switch c.Kind {
+				case "offerType":
 					id = "offer type " + c.ID
+				case "tenantSetting":
+					id = "tenant setting " + c.ID
 				}
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", id, c.Name, c.From, c.To, c.Why)
 			}
@@ -331,6 +345,9 @@ func writePlan(w io.Writer, output string, r planReport) error {
 		}
 		for _, u := range p.Unknown {
 			fmt.Fprintf(w, "  warning: a rule names %s, which the tenant does not have (the controller reports UnknownProduct and enforces the rest)\n", u)
+		}
+		for _, warning := range p.Warnings {
+			fmt.Fprintf(w, "  warning: %s (the controller reports TenantSettingsDegraded and enforces the rest)\n", warning)
 		}
 	}
 	for _, warning := range r.Warnings {
