@@ -38,23 +38,18 @@ type Setting struct {
 	// Path is the user-facing name of what it opens.
 	Path string
 	spec func(*v1.TenantSettings) v1.SettingPolicy
-	set  func(*v1.TenantSettings, v1.SettingPolicy)
 }
 
 // TenantSettings are the four settings, in the spec's order.
 var TenantSettings = []Setting{
 	{Name: v1.SettingEmailBasedSubscriptions, Resource: AuthorizationPolicy, Field: "allowedToSignUpEmailBasedSubscriptions", Path: "email-based subscriptions",
-		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailBasedSubscriptions },
-		set:  func(t *v1.TenantSettings, p v1.SettingPolicy) { t.EmailBasedSubscriptions = p }},
+		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailBasedSubscriptions }},
 	{Name: v1.SettingEmailVerifiedUsersJoin, Resource: AuthorizationPolicy, Field: "allowEmailVerifiedUsersToJoinOrganization", Path: "email-verified users joining",
-		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailVerifiedUsersJoin },
-		set:  func(t *v1.TenantSettings, p v1.SettingPolicy) { t.EmailVerifiedUsersJoin = p }},
+		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.EmailVerifiedUsersJoin }},
 	{Name: v1.SettingTrialsOnBehalfOfOrganization, Resource: AppsAndServices, Field: "isAppAndServicesTrialEnabled", Path: "trials on behalf of the organisation",
-		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.TrialsOnBehalfOfOrganization },
-		set:  func(t *v1.TenantSettings, p v1.SettingPolicy) { t.TrialsOnBehalfOfOrganization = p }},
+		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.TrialsOnBehalfOfOrganization }},
 	{Name: v1.SettingOfficeStore, Resource: AppsAndServices, Field: "isOfficeStoreEnabled", Path: "the Office Store",
-		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.OfficeStore },
-		set:  func(t *v1.TenantSettings, p v1.SettingPolicy) { t.OfficeStore = p }},
+		spec: func(t *v1.TenantSettings) v1.SettingPolicy { return t.OfficeStore }},
 }
 
 // SettingNamed is the setting called name (the zero Setting if none is).
@@ -79,9 +74,6 @@ func (s Setting) Desired(spec *v1.TenantSettings) (v1.SettingValue, bool) {
 	}
 	return "", false
 }
-
-// Set makes spec ask value of s.
-func (s Setting) Set(spec *v1.TenantSettings, value v1.SettingPolicy) { s.set(spec, value) }
 
 // Observed is the value of s in read (the properties a GET of its resource
 // returned, by Graph name); false when the answer lacked it (unknown).
