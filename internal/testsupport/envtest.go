@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
 
+	"golang.org/x/mod/modfile"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -80,8 +80,26 @@ func (e *Env) Stop() error {
 	return e.Environment.Stop()
 }
 
-// RepoRoot is the repository's root directory, found from this source file.
+// modulePath names this repository's root go.mod.
+const modulePath = "github.com/tenantpolicy/purchase-policy-controller"
+
+// RepoRoot is the repository's root directory: the nearest directory at or
+// above the working directory (a test's package directory, or the root for
+// the demo) whose go.mod declares this module. It does not read source file
+// paths, so it holds under -trimpath.
 func RepoRoot() string {
-	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	dir, err := os.Getwd()
+	if err != nil {
+		panic(fmt.Sprintf("testsupport: working directory: %v", err))
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modfile.ModulePath(b) == modulePath {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			panic("testsupport: no directory at or above the working directory holds the go.mod of " + modulePath)
+		}
+		dir = parent
+	}
 }
