@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
-	"golang.org/x/mod/modfile"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -83,6 +83,16 @@ func (e *Env) Stop() error {
 // modulePath names this repository's root go.mod.
 const modulePath = "github.com/tenantpolicy/purchase-policy-controller"
 
+// declaresModule tells whether a go.mod's module line names this module.
+func declaresModule(gomod []byte) bool {
+	for line := range strings.Lines(string(gomod)) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`) == modulePath
+		}
+	}
+	return false
+}
+
 // RepoRoot is the repository's root directory: the nearest directory at or
 // above the working directory (a test's package directory, or the root for
 // the demo) whose go.mod declares this module. It does not read source file
@@ -93,7 +103,7 @@ func RepoRoot() string {
 		panic(fmt.Sprintf("testsupport: working directory: %v", err))
 	}
 	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && modfile.ModulePath(b) == modulePath {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && declaresModule(b) {
 			return dir
 		}
 		parent := filepath.Dir(dir)
