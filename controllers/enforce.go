@@ -215,14 +215,24 @@ func (r *TenantPurchasePolicyReconciler) record(s *syncState, changes []*change,
 // after it, showed the value): a correction of the product, and of the drift
 // it corrects. Only a list resets the unconfirmed writes (confirmPending).
 func (s *syncState) confirmed(c *change, value string) {
-	now := metav1.NewTime(s.now)
-	c.st.Corrections++
-	c.st.LastCorrectionTime = &now
-	if d := c.correcting; d != nil && d.Action != v1.DriftCorrected {
-		d.Action = v1.DriftCorrected
-		s.policy.Status.Counters.DriftCorrected++
+	if d := s.correction(&c.st.Corrections, &c.st.LastCorrectionTime, c.correcting); d != nil {
 		s.event(eventNormal, v1.EventDriftCorrected, "set %s (%s) back from %s to %s", c.t.ID, c.t.Name, d.Found, value)
 	}
+}
+
+// correction counts a confirmed write of a product or setting (its
+// corrections and their time) and closes the drift it corrects; it returns
+// that drift when this write closed it, for the DriftCorrected Event.
+func (s *syncState) correction(corrections *int64, last **metav1.Time, d *v1.DriftRecord) *v1.DriftRecord {
+	now := metav1.NewTime(s.now)
+	*corrections++
+	*last = &now
+	if d == nil || d.Action == v1.DriftCorrected {
+		return nil
+	}
+	d.Action = v1.DriftCorrected
+	s.policy.Status.Counters.DriftCorrected++
+	return d
 }
 
 // unconfirmed counts a write that Microsoft accepted but a read (its answer,

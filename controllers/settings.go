@@ -229,12 +229,7 @@ func (s *syncState) decideSetting(c *settingChange, obs v1.SettingValue) {
 // settingConfirmed counts a write a read confirmed: a correction of the
 // setting, and of the drift it corrects.
 func (s *syncState) settingConfirmed(c *settingChange, value v1.SettingValue) {
-	now := metav1.NewTime(s.now)
-	c.row.Corrections++
-	c.row.LastCorrectionTime = &now
-	if d := c.correcting; d != nil && d.Action != v1.DriftCorrected {
-		d.Action = v1.DriftCorrected
-		s.policy.Status.Counters.DriftCorrected++
+	if d := s.correction(&c.row.Corrections, &c.row.LastCorrectionTime, c.correcting); d != nil {
 		s.event(eventNormal, v1.EventDriftCorrected, "set tenant setting %s (%s) back from %s to %s", c.ts.Name, c.ts.Path, d.Found, value)
 	}
 }
