@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
@@ -60,15 +61,19 @@ func (r *TenantPurchasePolicyReconciler) trackSubscriptions(ctx context.Context,
 	return nil
 }
 
-// readDirectory reads this run's subscriptions and subscribed SKUs, and
+// readDirectory reads this run's subscriptions and subscribed SKUs, both
+// at once (two independent Graph reads: one round trip instead of two), and
 // what both answers held beyond the items returned.
 func readDirectory(ctx context.Context, d TenantDirectory) (tracking.View, m365.ListInfo, error) {
-	subs, info, err := d.ListSubscriptions(ctx)
-	if err != nil {
-		return tracking.View{}, m365.ListInfo{}, err
-	}
-	skus, more, err := d.ListSubscribedSkus(ctx)
-	if err != nil {
+	var (
+		subs       []graph.Subscription
+		skus       []graph.SubscribedSku
+		info, more m365.ListInfo
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { subs, info, err = d.ListSubscriptions(gctx); return err })
+	g.Go(func() (err error) { skus, more, err = d.ListSubscribedSkus(gctx); return err })
+	if err := g.Wait(); err != nil {
 		return tracking.View{}, m365.ListInfo{}, err
 	}
 	info.Add(more)
