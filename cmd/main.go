@@ -45,6 +45,9 @@ type options struct {
 	leaderElect        bool
 	leaderElectionID   string
 	leaderElectionNS   string
+	leaseDuration      time.Duration
+	renewDeadline      time.Duration
+	retryPeriod        time.Duration
 	reconcileTimeout   time.Duration
 	callTimeout        time.Duration
 	writesPerTenant    int
@@ -70,6 +73,9 @@ func (o *options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "Enable leader election (one active controller per shard).")
 	fs.StringVar(&o.leaderElectionID, "leader-election-id", "", "Name of the leader election Lease (default: "+defaultLeaderElectionID+", or one derived from --watch-label-selector).")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", defaultLeaseDuration, "How long a standby waits after the leader's last renewal before taking over.")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", defaultRenewDeadline, "How long the leader keeps trying to renew before it stops (a busy API server answers slowly: keep it well above a status patch's latency).")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", defaultRetryPeriod, "Interval between leader election attempts.")
 	fs.DurationVar(&o.reconcileTimeout, "reconcile-timeout", 2*time.Minute, "Deadline of one reconcile.")
 	fs.DurationVar(&o.callTimeout, "call-timeout", m365.DefaultCallTimeout, "Timeout of one call to Microsoft.")
 	fs.IntVar(&o.writesPerTenant, "writes-per-tenant", controllers.DefaultWritesPerTenant, "PUTs of one tenant sent at once (one per differing product, all behind the tenant's Retry-After).")
@@ -136,6 +142,9 @@ func run(ctx context.Context, o options) error {
 		LeaderElection:          o.leaderElect,
 		LeaderElectionID:        leaseName,
 		LeaderElectionNamespace: o.leaderElectionNS,
+		LeaseDuration:           &o.leaseDuration,
+		RenewDeadline:           &o.renewDeadline,
+		RetryPeriod:             &o.retryPeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)

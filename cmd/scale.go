@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/rest"
 
@@ -16,9 +17,21 @@ import (
 // client-go's own default (5 QPS, controller-runtime's 20) would be the
 // bottleneck long before the API server is.
 const (
-	defaultMaxConcurrent = 64
+	defaultMaxConcurrent = 128
 	defaultKubeAPIQPS    = 500
 	defaultKubeAPIBurst  = 1000
+)
+
+// Leader election timing (Flux's defaults, not client-go's 15/10/2 s): the
+// leader's renewal goes to the API server in the same priority-and-fairness
+// flow as the fleet's status patches, so when the API server is saturated
+// it waits behind them; a 10-second renew deadline then lost the lease in
+// the N=10,000 benchmark (hack/bench/results/2026-12-02-N10000-failed.md).
+// Failover after a crash takes at most the lease duration.
+const (
+	defaultLeaseDuration = 35 * time.Second
+	defaultRenewDeadline = 30 * time.Second
+	defaultRetryPeriod   = 5 * time.Second
 )
 
 // inClusterNamespaceFile holds the pod's namespace in a cluster.

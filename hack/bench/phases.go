@@ -25,9 +25,6 @@ const (
 	copilotNew = v1.RulePolicy(v1.PolicyEnabled)
 )
 
-// writeWorkers is how many creates and patches the harness sends at once.
-const writeWorkers = 8
-
 // policyFor is the fleet's policy of tenant i.
 func (b *bench) policyFor(i int) *v1.TenantPurchasePolicy {
 	return &v1.TenantPurchasePolicy{
@@ -262,9 +259,12 @@ func parallel[T any](ctx context.Context, items []T, workers int, fn func(contex
 	return g.Wait()
 }
 
-// forEach runs fn for the given tenant indexes, writeWorkers at a time.
-func forEach(ctx context.Context, idx []int, fn func(context.Context, int) error) error {
-	return parallel(ctx, idx, writeWorkers, fn)
+// forEach runs fn for the given tenant indexes as many at a time as the
+// controller reconciles (the ceiling's concurrency too): with fewer, a
+// phase would time how fast the harness writes, not how fast the
+// controller converges.
+func (b *bench) forEach(ctx context.Context, idx []int, fn func(context.Context, int) error) error {
+	return parallel(ctx, idx, b.args.Concurrency, fn)
 }
 
 // waitFor waits until every named policy meets its condition.
@@ -284,7 +284,7 @@ func (b *bench) same(idx []int, cond func(*v1.TenantPurchasePolicy) bool) map[st
 // generation.
 func (b *bench) cold(ctx context.Context, idx []int) (*latency, error) {
 	w := b.track.watch(b.same(idx, func(p *v1.TenantPurchasePolicy) bool { return readyFor(p, 1) }))
-	if err := forEach(ctx, idx, func(ctx context.Context, i int) error { return b.cp.kube.Create(ctx, b.policyFor(i)) }); err != nil {
+	if err := b.forEach(ctx, idx, func(ctx context.Context, i int) error { return b.cp.kube.Create(ctx, b.policyFor(i)) }); err != nil {
 		return nil, err
 	}
 	_, err := b.waitFor(ctx, "ready", w, len(idx))
@@ -299,7 +299,7 @@ func (b *bench) requestReconcile(ctx context.Context, idx []int, extra func(*v1.
 		return p.Status.LastHandledReconcileAt == stamp && readyFor(p, p.Generation) && extra(p)
 	}))
 	patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, v1.RequestedAtAnnotation, stamp))
-	if err := forEach(ctx, idx, func(ctx context.Context, i int) error {
+	if err := b.forEach(ctx, idx, func(ctx context.Context, i int) error {
 		p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: b.names[i], Namespace: benchNamespace}}
 		return b.cp.kube.Patch(ctx, p, client.RawPatch("application/merge-patch+json", patch))
 	}); err != nil {
@@ -326,7 +326,7 @@ func (b *bench) drift(ctx context.Context, idx []int) (*latency, error) {
 		}
 		corrected[p.Name] = p.Status.Counters.DriftCorrected
 	}
-	if err := forEach(ctx, idx, func(ctx context.Context, i int) error {
+	if err := b.forEach(ctx, idx, func(ctx context.Context, i int) error {
 		return b.sim.admin.SetPolicy(ctx, b.fleet.tenants[i], b.flipProduct, m365sim.PolicyEnabled)
 	}); err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func TestHelmDefaults(t *testing.T) {
 	objs := mustRender(t, SourceNamed("helm template (default values)"))
 	d, c := deploymentOf(t, objs)
 	wantArgs := []string{
-		"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--max-concurrent-reconciles=64",
+		"--metrics-bind-address=:8443", "--health-probe-bind-address=:8081", "--max-concurrent-reconciles=128",
 		"--kube-api-qps=500", "--kube-api-burst=1000", "--writes-per-tenant=4",
 		"--zap-log-level=info", "--leader-elect", "--leader-election-id=ppc-purchase-policy-controller",
 	}
