@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -48,34 +50,98 @@ func (p *Provider) clientOptions(tenant string) azcore.ClientOptions {
 }
 
 // newAzidentityCredential builds a secret, certificate or assertion
-// credential for m.
+// credential for m: a leanCredential over azidentity, which builds the
+// azidentity credential only to acquire a token.
 func (p *Provider) newAzidentityCredential(m Material, method Method) (azcore.TokenCredential, error) {
 	co := p.clientOptions(m.TenantID)
 	var (
-		inner   azcore.TokenCredential
+		build   func() (azcore.TokenCredential, error)
 		secrets []string
-		err     error
 	)
 	switch method {
 	case MethodClientSecret:
 		secrets = []string{m.ClientSecret}
-		inner, err = azidentity.NewClientSecretCredential(m.TenantID, m.ClientID, m.ClientSecret,
-			&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewClientSecretCredential(m.TenantID, m.ClientID, m.ClientSecret,
+				&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		}
 	case MethodCertificate:
-		var pc *parsedCertificate
-		if pc, err = parseCertificate(m.CertificatePEM); err != nil {
+		pc, err := parseCertificate(m.CertificatePEM)
+		if err != nil {
 			return nil, err
 		}
-		inner, err = azidentity.NewClientCertificateCredential(m.TenantID, m.ClientID, pc.chain, pc.key,
-			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewClientCertificateCredential(m.TenantID, m.ClientID, pc.chain, pc.key,
+				&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		}
 	case MethodWorkloadIdentity:
-		inner, err = azidentity.NewClientAssertionCredential(m.TenantID, m.ClientID, recordingAssertion(m.Assertion),
-			&azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewClientAssertionCredential(m.TenantID, m.ClientID, recordingAssertion(m.Assertion),
+				&azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: true})
+		}
 	}
-	if err != nil {
+	if _, err := build(); err != nil { // options are checked once, up front
 		return nil, invalid("%s: %v", method, err)
 	}
-	return &typedCredential{inner: inner, secrets: secrets, now: p.now, timeout: p.timeout}, nil
+	return &leanCredential{now: p.now, tokens: map[string]azcore.AccessToken{}, build: func() (azcore.TokenCredential, error) {
+		inner, err := build()
+		if err != nil {
+			return nil, invalid("%s: %v", method, err)
+		}
+		return &typedCredential{inner: inner, secrets: secrets, now: p.now, timeout: p.timeout}, nil
+	}}, nil
+}
+
+// leanCredential keeps a tenant's access tokens, not the azidentity
+// credential that acquired them: that one (an MSAL client with its own
+// pipeline, token store and Entra metadata) is about 10 KiB, a hundred MiB
+// of a 10,000-tenant replica's heap (make bench), for a token used an hour.
+// It is built for each acquisition and dropped after, so Entra sees what it
+// saw before: its metadata read, then the token request, once per tenant,
+// resource and token lifetime.
+//
+// Concurrency: one acquisition at a time per tenant (mu), so concurrent
+// GetToken calls send one request and the others take its token, as
+// azidentity's own lock did.
+type leanCredential struct {
+	build  func() (azcore.TokenCredential, error)
+	now    func() time.Time
+	mu     sync.Mutex
+	tokens map[string]azcore.AccessToken // by scope
+}
+
+// tokenRenewal is how long before its expiry a token is renewed when Entra
+// suggests no refresh time: MSAL's own margin.
+const tokenRenewal = 5 * time.Minute
+
+// GetToken returns the scope's token unless it is due for renewal, else
+// acquires one with a fresh azidentity credential.
+func (c *leanCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	scope := strings.Join(opts.Scopes, " ")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tok, ok := c.tokens[scope]; ok && c.now().Before(renewAt(tok)) {
+		return tok, nil
+	}
+	inner, err := c.build()
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	tok, err := inner.GetToken(ctx, opts)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	c.tokens[scope] = tok
+	return tok, nil
+}
+
+// renewAt is when tok is due for renewal: Entra's suggested refresh time
+// (refresh_in) when it gave one, else tokenRenewal before expiry.
+func renewAt(tok azcore.AccessToken) time.Time {
+	if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(tok.ExpiresOn) {
+		return tok.RefreshOn
+	}
+	return tok.ExpiresOn.Add(-tokenRenewal)
 }
 
 // recordingAssertion wraps get so that the assertion it returns is redacted
