@@ -1,12 +1,14 @@
 package controllers
 
 import (
+	"maps"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
@@ -57,7 +59,8 @@ func TestMetricsTenantLabelIsOptIn(t *testing.T) {
 }
 
 func TestMetricsConditionsFollowStatusAndMode(t *testing.T) {
-	m := NewMetrics(prometheus.NewRegistry(), false)
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, false)
 	p := &v1.TenantPurchasePolicy{ObjectMeta: metav1.ObjectMeta{Name: "fabrikam", Namespace: "m365"}, Spec: v1.TenantPurchasePolicySpec{TenantPurchasePolicyTemplate: v1.TenantPurchasePolicyTemplate{Mode: v1.ModeObserve}}}
 	p.Status.Conditions = []metav1.Condition{
 		{Type: v1.ReadyCondition, Status: metav1.ConditionTrue},
@@ -66,22 +69,51 @@ func TestMetricsConditionsFollowStatusAndMode(t *testing.T) {
 	}
 	s := &syncState{policy: p, base: p.DeepCopy()}
 	m.observe(s, computeOutcome(s))
-	want := map[string]float64{v1.ReadyCondition: 1, v1.DriftedCondition: 1, v1.ConflictCondition: 0, v1.StalledCondition: 0, v1.ReconcilingCondition: 0}
-	for typ, v := range want {
-		if got := testutil.ToFloat64(m.conditions.WithLabelValues("m365", "fabrikam", typ, "Observe")); got != v {
-			t.Errorf("%s: got %v, want %v", typ, got, v)
-		}
+	want := map[string]float64{"Ready/Observe": 1, "Drifted/Observe": 1}
+	if got := conditionSeries(t, reg); !maps.Equal(got, want) {
+		t.Errorf("series %v, want %v: 1 for each True condition, none for a False (Conflict) or absent one but Ready", got, want)
 	}
 
 	p.Spec.Mode = v1.ModeEnforce
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1.DriftedCondition, Status: metav1.ConditionFalse})
 	m.observe(s, computeOutcome(s))
-	if n := testutil.CollectAndCount(m.conditions); n != len(metricConditions) {
-		t.Errorf("after switching to Enforce %d condition series remain, want %d (the Observe ones dropped)", n, len(metricConditions))
+	want = map[string]float64{"Ready/Enforce": 1}
+	if got := conditionSeries(t, reg); !maps.Equal(got, want) {
+		t.Errorf("after switching to Enforce and Drifted turning False: series %v, want %v", got, want)
+	}
+	meta.SetStatusCondition(&p.Status.Conditions, metav1.Condition{Type: v1.ReadyCondition, Status: metav1.ConditionFalse})
+	m.observe(s, computeOutcome(s))
+	want = map[string]float64{"Ready/Enforce": 0}
+	if got := conditionSeries(t, reg); !maps.Equal(got, want) {
+		t.Errorf("a policy not Ready: series %v, want %v (Ready is always exported, so dashboards count not-Ready policies)", got, want)
 	}
 	m.forget(p)
-	if n := testutil.CollectAndCount(m.conditions); n != 0 {
-		t.Errorf("a deleted policy leaves %d condition series", n)
+	if got := conditionSeries(t, reg); len(got) != 0 {
+		t.Errorf("a deleted policy leaves condition series %v", got)
 	}
+}
+
+// conditionSeries gathers tpp_policy_condition as "type/mode" -> value.
+func conditionSeries(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "tpp_policy_condition" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			l := map[string]string{}
+			for _, pair := range s.GetLabel() {
+				l[pair.GetName()] = pair.GetValue()
+			}
+			out[l["type"]+"/"+l["mode"]] = s.GetGauge().GetValue()
+		}
+	}
+	return out
 }
 
 func TestMetricsRefundDeadlineIsTheSoonestRefundableOne(t *testing.T) {
