@@ -185,5 +185,7 @@ func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePoli
 		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
 		WritesPerTenant:  o.writesPerTenant,
 		LeaseNamespace:   podLeaseNamespace(o.leaseNamespace),
+		// Unsharded and cluster-wide, the cache holds every policy.
+		CacheHoldsEveryPolicy: o.watchSelector == "" && o.watchNamespaces == "",
 	})
 }

@@ -14,8 +14,8 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
-// A loser reads the owner named by the tenant's Lease, uncached: it may be in
-// another shard or namespace.
+// A loser reads the owner named by the tenant's Lease (through Claimants:
+// uncached when it may be in another shard or namespace).
 // +kubebuilder:rbac:groups=commerce.tenantpolicy.io,resources=tenantpurchasepolicies,verbs=get
 
 // TenantIDField is the field selector (and cache index) of spec.tenantID.
@@ -29,9 +29,13 @@ const TenantIDField = "spec.tenantID"
 // when another policy holds it, that policy (one GET): constant cost
 // whatever the fleet size. Only when something changed (no Lease yet, the
 // holder is gone or no longer healthy, an older policy claims the tenant,
-// the owner is leaving) does a run list the tenant's policies, uncached, on
-// the spec.tenantID field selector, elect the owner and write the Lease
-// with an optimistic lock.
+// the owner is leaving) does a run list the tenant's policies on
+// spec.tenantID, elect the owner and write the Lease with an optimistic
+// lock. That List (and the owner's GET) goes to the API server when shards
+// or watched namespaces hide policies from this replica's cache, and to
+// the cache's index when the cache holds every policy (Claimants): a field
+// selector makes the API server scan every policy, which for a fleet's
+// first sync (one election per tenant) is O(N²).
 
 // resolveOwnership lets only the tenant's owner go on to write. Observe
 // policies never conflict; a policy being deleted never owns, and hands the
@@ -70,12 +74,20 @@ func (r *TenantPurchasePolicyReconciler) claimTenant(ctx context.Context, s *syn
 	return r.electAndRecord(ctx, s, claim)
 }
 
+// claimants is the reader of elections (Claimants, else APIReader).
+func (r *TenantPurchasePolicyReconciler) claimants() client.Reader {
+	if r.Claimants != nil {
+		return r.Claimants
+	}
+	return r.APIReader
+}
+
 // electAndRecord lists the tenant's policies, elects the owner and records
 // it in the Lease. The List runs only here, when ownership changes.
 func (r *TenantPurchasePolicyReconciler) electAndRecord(ctx context.Context, s *syncState, claim *tenantClaim) error {
 	p := s.policy
 	var claimants v1.TenantPurchasePolicyList
-	if err := r.APIReader.List(ctx, &claimants, client.MatchingFields{TenantIDField: tenantKey(p)}); err != nil {
+	if err := r.claimants().List(ctx, &claimants, client.MatchingFields{TenantIDField: tenantKey(p)}); err != nil {
 		return fmt.Errorf("listing policies of tenant %s: %w", p.Spec.TenantID, err)
 	}
 	owner := electOwner(claimants.Items, s.base, claim, s.now)
@@ -99,11 +111,12 @@ func (r *TenantPurchasePolicyReconciler) electAndRecord(ctx context.Context, s *
 	return s.lostTo(owner)
 }
 
-// readHolder reads the policy a claim names, uncached (it may be in another
-// shard or namespace): nil when it no longer exists.
+// readHolder reads the policy a claim names (through Claimants: uncached
+// when it may be in another shard or namespace): nil when it no longer
+// exists.
 func (r *TenantPurchasePolicyReconciler) readHolder(ctx context.Context, claim *tenantClaim) (*v1.TenantPurchasePolicy, error) {
 	holder := &v1.TenantPurchasePolicy{}
-	if err := r.APIReader.Get(ctx, claim.holder, holder); err != nil {
+	if err := r.claimants().Get(ctx, claim.holder, holder); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}

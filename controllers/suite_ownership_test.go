@@ -71,7 +71,16 @@ var _ = Describe("ownership through the tenant Lease", func() {
 		Expect(apiLog.since(mark, leaseGet(t.ID))).To(HaveLen(2*runs), "one Lease GET per run")
 		Expect(apiLog.since(mark, leaseWrite(t.ID))).To(BeEmpty(), "the Lease is written only when ownership changes")
 		Expect(apiLog.since(mark, policyGet(contender.Namespace))).To(BeEmpty(), "the owner does not read the losers")
-		Expect(apiLog.since(mark, policyGet(owner.Namespace))).To(HaveLen(runs), "a loser reads the owner once per run")
+		Expect(apiLog.since(mark, policyGet(owner.Namespace))).To(BeEmpty(), "a loser reads the owner from the cache, which holds every policy")
+	})
+
+	It("elects a tenant's first owner from the cache's index: no List reaches the API server", func() {
+		mark := apiLog.mark()
+		t, owner, contender, _ := ownerAndContender()
+		expectOwner(owner)
+		waitStalled(contender, v1.ReasonConflictLost)
+		Expect(apiLog.since(mark, leaseWrite(t.ID))).NotTo(BeEmpty(), "the first owner was elected and recorded")
+		Expect(apiLog.since(mark, claimantList(t.ID))).To(BeEmpty(), "a field-selector List scans every policy on the API server: O(N²) for a fleet's first sync")
 	})
 
 	It("hands the tenant to a working policy when the older owner is suspended", func() {

@@ -91,6 +91,9 @@ func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 		CallTimeout:      5 * time.Second,
 		ReconcileTimeout: 30 * time.Second,
 		Now:              func() time.Time { return time.Now().Add(time.Duration(clockSkew.Load())) },
+		// As cmd/main.go sets it for a cluster-wide, unsharded cache (this
+		// one); the shard e2e test runs the uncached path.
+		CacheHoldsEveryPolicy: true,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	r.Client = faultyStatus{r.Client}

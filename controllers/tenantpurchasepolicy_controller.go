@@ -39,6 +39,13 @@ type TenantPurchasePolicyReconciler struct {
 	// APIReader reads Secrets, ServiceAccounts and ownership (tenant Leases,
 	// owners, claimants) uncached.
 	APIReader client.Reader
+	// Claimants reads the policies of a tenant for an ownership election
+	// and the owner a Lease names: uncached (APIReader) when shards or
+	// watched namespaces hide some policies from the cache, so they see
+	// each other; the cache when it holds every policy, where an uncached
+	// List would cost the API server a scan of the whole fleet per
+	// election (O(N²) for a fleet's first sync). nil means APIReader.
+	Claimants client.Reader
 	// LeaseNamespace holds the tenant Leases that record ownership (every
 	// shard must use the same one); empty means DefaultLeaseNamespace.
 	LeaseNamespace string

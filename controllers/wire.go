@@ -38,6 +38,11 @@ type Config struct {
 	// LeaseNamespace holds the tenant Leases that record ownership; every
 	// shard must use the same one (empty: DefaultLeaseNamespace).
 	LeaseNamespace string
+	// CacheHoldsEveryPolicy says the manager's cache watches every policy
+	// of the cluster (no --watch-label-selector, no --watch-namespaces):
+	// ownership elections then read a tenant's policies from the cache's
+	// spec.tenantID index instead of listing them from the API server.
+	CacheHoldsEveryPolicy bool
 }
 
 // NewReconciler builds the reconciler with the real clients. They share one
@@ -69,9 +74,14 @@ func NewReconciler(mgr ctrl.Manager, c Config) (*TenantPurchasePolicyReconciler,
 	if err != nil {
 		return nil, err
 	}
+	claimants := mgr.GetAPIReader()
+	if c.CacheHoldsEveryPolicy {
+		claimants = mgr.GetClient()
+	}
 	return &TenantPurchasePolicyReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
+		Claimants:        claimants,
 		LeaseNamespace:   c.LeaseNamespace,
 		Recorder:         mgr.GetEventRecorder("purchase-policy-controller"),
 		Policies:         licensingAPI{lic},
