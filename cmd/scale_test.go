@@ -88,8 +88,8 @@ func TestSoftMemoryLimit(t *testing.T) {
 		want   int64
 		wantOK bool
 	}{
-		"cgroup v2":  {"the Deployment's 512Mi limit gives a 384 MiB soft limit", noEnv, map[string]string{"/sys/fs/cgroup/memory.max": "536870912\n"}, 384 << 20, true},
-		"cgroup v1":  {"cgroup v1 reports the limit in memory.limit_in_bytes", noEnv, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912"}, 384 << 20, true},
+		"cgroup v2":  {"the Deployment's 512Mi limit gives a 332.8 MiB soft limit", noEnv, map[string]string{"/sys/fs/cgroup/memory.max": "536870912\n"}, 348966092, true},
+		"cgroup v1":  {"cgroup v1 reports the limit in memory.limit_in_bytes", noEnv, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "536870912"}, 348966092, true},
 		"v2 no max":  {"no limit: leave the runtime alone", noEnv, map[string]string{"/sys/fs/cgroup/memory.max": "max\n"}, 0, false},
 		"v1 no max":  {"v1 says unlimited with a number close to 2^63", noEnv, map[string]string{"/sys/fs/cgroup/memory/memory.limit_in_bytes": "9223372036854771712"}, 0, false},
 		"no cgroup":  {"outside a container nothing is set", noEnv, nil, 0, false},

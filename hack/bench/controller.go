@@ -72,7 +72,7 @@ func deployedContainer(path string) (corev1.Container, error) {
 // it from the cgroup). Outside a container there is no cgroup limit, so the
 // harness sets GOMEMLIMIT to the same figure: the garbage collector then
 // works as it would in the Deployment's pod.
-const softMemoryLimitRatio = 0.75
+const softMemoryLimitRatio = 0.65
 
 // memoryLimitEnv is the GOMEMLIMIT a pod with this memory limit runs with,
 // "" without a limit.

@@ -230,8 +230,8 @@ func TestRequestKey(t *testing.T) {
 
 func TestMemoryLimitEnv(t *testing.T) {
 	env, change := memoryLimitEnv(corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")})
-	if env != "GOMEMLIMIT=384MiB" || !strings.Contains(change, "512Mi") {
-		t.Errorf("512Mi limit: %q (%q), want GOMEMLIMIT=384MiB, as the binary sets in a pod", env, change)
+	if env != "GOMEMLIMIT=332MiB" || !strings.Contains(change, "512Mi") {
+		t.Errorf("512Mi limit: %q (%q), want GOMEMLIMIT=332MiB, as the binary sets in a pod", env, change)
 	}
 	if env, _ := memoryLimitEnv(nil); env != "" {
 		t.Errorf("no limit: %q, want no GOMEMLIMIT", env)
