@@ -18,8 +18,8 @@ func TestRenewAt(t *testing.T) {
 		tok  azcore.AccessToken
 		want time.Time
 	}{
-		"Entra's refresh_in when it gave one": {azcore.AccessToken{ExpiresOn: exp, RefreshOn: exp.Add(-time.Hour)}, exp.Add(-time.Hour)},
-		"MSAL's margin before expiry without": {azcore.AccessToken{ExpiresOn: exp}, exp.Add(-tokenRenewal)},
+		"Entra's refresh_in when it gave one":  {azcore.AccessToken{ExpiresOn: exp, RefreshOn: exp.Add(-time.Hour)}, exp.Add(-time.Hour)},
+		"MSAL's margin before expiry without":  {azcore.AccessToken{ExpiresOn: exp}, exp.Add(-tokenRenewal)},
 		"a refresh time past expiry is no use": {azcore.AccessToken{ExpiresOn: exp, RefreshOn: exp.Add(time.Minute)}, exp.Add(-tokenRenewal)},
 	}
 	for name, tc := range cases {
