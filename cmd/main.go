@@ -149,7 +149,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	r, err := newReconciler(mgr, o)
+	r, err := newReconciler(mgr, o, holdsEveryPolicy(cacheOpts))
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the Microsoft clients into the reconciler.
-func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePolicyReconciler, error) {
+func newReconciler(mgr ctrl.Manager, o options, cacheHoldsEveryPolicy bool) (*controllers.TenantPurchasePolicyReconciler, error) {
 	httpClient, err := m365.NewHTTPClient(o.caFile)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
@@ -185,7 +185,6 @@ func newReconciler(mgr ctrl.Manager, o options) (*controllers.TenantPurchasePoli
 		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
 		WritesPerTenant:  o.writesPerTenant,
 		LeaseNamespace:   podLeaseNamespace(o.leaseNamespace),
-		// Unsharded and cluster-wide, the cache holds every policy.
-		CacheHoldsEveryPolicy: o.watchSelector == "" && o.watchNamespaces == "",
+		CacheHoldsEveryPolicy: cacheHoldsEveryPolicy,
 	})
 }

@@ -81,3 +81,9 @@ func cacheOptions(selector labels.Selector, namespaces []string) cache.Options {
 	}
 	return o
 }
+
+// holdsEveryPolicy tells whether a cache built with o watches every policy
+// of the cluster: no label selector, no namespace restriction.
+func holdsEveryPolicy(o cache.Options) bool {
+	return len(o.ByObject) == 0 && len(o.DefaultNamespaces) == 0
+}

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 )
 
 func mustID(t *testing.T, flagValue, selector string) string {
@@ -108,3 +109,24 @@ func TestCacheOptionsWatchNamespaces(t *testing.T) {
 }
 
 var cmpSorted = cmpopts.SortSlices(func(a, b string) bool { return a < b })
+
+// Elections read the cache only when it holds every policy of the cluster;
+// a shard or a namespace-scoped replica must ask the API server.
+func TestHoldsEveryPolicy(t *testing.T) {
+	everything, _ := parseSelector("")
+	shard, _ := parseSelector("shard=a")
+	cases := map[string]struct {
+		o    cache.Options
+		want bool
+	}{
+		"unsharded, cluster-wide":  {cacheOptions(everything, nil), true},
+		"a shard":                  {cacheOptions(shard, nil), false},
+		"namespace-scoped":         {cacheOptions(everything, []string{"tenants-a"}), false},
+		"a namespace-scoped shard": {cacheOptions(shard, []string{"tenants-a"}), false},
+	}
+	for name, tc := range cases {
+		if got := holdsEveryPolicy(tc.o); got != tc.want {
+			t.Errorf("%s: holds every policy = %v, want %v", name, got, tc.want)
+		}
+	}
+}

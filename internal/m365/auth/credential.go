@@ -13,11 +13,8 @@ import (
 )
 
 // typedCredential wraps an azidentity credential: it bounds each call with a
-// timeout and turns every failure into a typed, secret-free error.
-//
-// Concurrency: azidentity's confidential client holds a mutex around "read
-// the token cache, else request a token", so concurrent GetToken calls for one
-// credential send one request and the others are served from its cache.
+// timeout and turns every failure into a typed, secret-free error. Its
+// caller (leanCredential) serializes the calls of a tenant.
 type typedCredential struct {
 	inner   azcore.TokenCredential
 	secrets []string // static secrets of the material, for redaction
