@@ -178,13 +178,13 @@ func newReconciler(mgr ctrl.Manager, o options, cacheHoldsEveryPolicy bool) (*co
 		return nil, fmt.Errorf("--ca-file: %w", err)
 	}
 	return controllers.NewReconciler(mgr, controllers.Config{
-		Endpoints:        o.endpoints,
-		HTTPClient:       httpClient,
-		CallTimeout:      o.callTimeout,
-		ReconcileTimeout: o.reconcileTimeout,
-		Metrics:          controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
-		WritesPerTenant:  o.writesPerTenant,
-		LeaseNamespace:   podLeaseNamespace(o.leaseNamespace),
+		Endpoints:             o.endpoints,
+		HTTPClient:            httpClient,
+		CallTimeout:           o.callTimeout,
+		ReconcileTimeout:      o.reconcileTimeout,
+		Metrics:               controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
+		WritesPerTenant:       o.writesPerTenant,
+		LeaseNamespace:        podLeaseNamespace(o.leaseNamespace),
 		CacheHoldsEveryPolicy: cacheHoldsEveryPolicy,
 	})
 }

@@ -95,7 +95,7 @@ func refreshTokenSaved(ctx context.Context, cred azcore.TokenCredential) error {
 // namespace ns, for tenantID (clustercreds.Loader, which the command line
 // shares); what the cluster lacks stalls with that exact cause.
 func (r *TenantPurchasePolicyReconciler) material(ctx context.Context, ns, tenantID string, a v1.Auth) (auth.Material, error) {
-	l := clustercreds.Loader{Reader: r.APIReader, Assertions: r.Assertions, RefreshTokens: r.RefreshTokens}
+	l := clustercreds.Loader{Reader: r.APIReader, Assertions: r.Assertions, RefreshTokens: r.RefreshTokens, SharedReads: &r.secretReads}
 	m, err := l.Material(ctx, ns, canonicalTenantID(tenantID), a)
 	var miss *clustercreds.MissingError
 	if errors.As(err, &miss) {

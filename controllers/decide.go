@@ -16,6 +16,9 @@ type decideList struct {
 	// adopting: an entry not seen before is adopted (its value recorded as
 	// adoptedValue), not reported as new.
 	adopting bool
+	// withTenant: the entries are adopted with the tenant, at
+	// status.adoptedAt, so they carry no adoptedAt of their own.
+	withTenant bool
 	// max is how many entries status holds.
 	max int
 	// write sets one entry; nil in Observe mode.
@@ -72,7 +75,10 @@ func (s *syncState) decideTarget(c *change, old v1.ProductStatus, seen bool, l d
 	case !c.recorded:
 		// Beyond the bounds of status: enforced, not recorded.
 	case !seen && l.adopting:
-		c.st.AdoptedValue, c.st.AdoptedAt, c.adopted = t.Observed, &now, true
+		c.st.AdoptedValue, c.adopted = t.Observed, true
+		if !l.withTenant {
+			c.st.AdoptedAt = &now
+		}
 	case !seen:
 		c.st.AdoptedAt = &now
 		s.policy.Status.Counters.NewProducts++

@@ -93,8 +93,11 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 	// products, which may be later than its first read (a lost conflict or
 	// a throttle stops a run before act).
 	adopting := len(p.Status.Products) == 0
-	products := r.decide(s, decideList{targets: s.plan.Products, prev: p.Status.Products, adopting: adopting,
+	products := r.decide(s, decideList{targets: s.plan.Products, prev: p.Status.Products, adopting: adopting, withTenant: adopting,
 		max: v1.MaxProducts, write: setProduct, keepMissing: func(string) bool { return true }})
+	if adopting && len(products) > 0 {
+		p.Status.AdoptedAt = &metav1.Time{Time: s.now}
+	}
 	sort.SliceStable(products, func(i, j int) bool { return products[i].t.ID < products[j].t.ID })
 	// Offer types are read only while a rule names them, so one not seen
 	// before is adopted, never reported as new from Microsoft; one whose rule
@@ -194,6 +197,9 @@ func (r *TenantPurchasePolicyReconciler) record(s *syncState, changes []*change,
 	for _, c := range changes {
 		if c.sent {
 			r.recordWrite(s, c)
+		}
+		if c.st.PendingValue == "" && c.st.UnconfirmedWrites == 0 {
+			c.st.LastWriteTime = nil // settled: only an unsettled write needs its time
 		}
 		if c.drift != nil {
 			if enforce && c.drift.Action == v1.DriftReported {

@@ -26,11 +26,21 @@ var _ = Describe("policy enforcement", func() {
 
 			got := waitReady(p)
 			Expect(got.Status.Products).To(HaveLen(productCount))
+			Expect(got.Status.AdoptedAt).NotTo(BeNil(), "when the tenant was adopted")
 			for _, ps := range got.Status.Products {
 				Expect(ps.AdoptedValue).To(Equal(enabled), ps.ProductID)
-				Expect(ps.AdoptedAt).NotTo(BeNil(), ps.ProductID)
+				Expect(ps.AdoptedAt).To(BeNil(), "%s was adopted with the tenant, at status.adoptedAt", ps.ProductID)
 				Expect(ps.Observed).To(Equal(disabled), ps.ProductID)
 				Expect(ps.Source).To(Equal(v1.SourceDefault), ps.ProductID)
+				Expect(ps.Corrections).To(Equal(int64(1)), ps.ProductID)
+				Expect(ps.LastCorrectionTime).NotTo(BeNil(), ps.ProductID)
+			}
+			settled := resync(p)
+			Expect(settled.Status.AdoptedAt).To(Equal(got.Status.AdoptedAt), "adopted once")
+			for _, ps := range settled.Status.Products {
+				Expect(ps.PendingValue).To(BeEmpty(), "the next list confirmed the write of %s", ps.ProductID)
+				Expect(ps.LastWriteTime).To(BeNil(), "a settled write of %s keeps only lastCorrectionTime", ps.ProductID)
+				Expect(ps.LastCorrectionTime).To(Equal(productStatus(got, ps.ProductID).LastCorrectionTime), ps.ProductID)
 			}
 			Expect(got.Status.DriftHistory).To(BeEmpty())
 			Expect(got.Status.Counters).To(Equal(v1.Counters{}))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"golang.org/x/sync/singleflight"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -74,6 +75,10 @@ type TenantPurchasePolicyReconciler struct {
 	// WritesPerTenant bounds the PUTs of one tenant in flight at once; 0
 	// means DefaultWritesPerTenant.
 	WritesPerTenant int
+
+	// secretReads lets concurrent runs that read one Secret (a partner's,
+	// shared by many policies) share one GET (clustercreds.Loader).
+	secretReads singleflight.Group
 }
 
 // syncState carries one reconcile from step to step.

@@ -425,8 +425,9 @@ type ProductStatus struct {
 	// +kubebuilder:validation:MaxLength=64
 	AdoptedValue string `json:"adoptedValue,omitempty"`
 
-	// adoptedAt is when this policy first saw the product (adoption, or the
-	// sync that found a product Microsoft added later).
+	// adoptedAt is when this policy first saw a product Microsoft added after
+	// the policy adopted the tenant; products adopted with the tenant have
+	// none (status.adoptedAt says when).
 	// +optional
 	AdoptedAt *metav1.Time `json:"adoptedAt,omitempty"`
 
@@ -440,7 +441,8 @@ type ProductStatus struct {
 	LastCorrectionTime *metav1.Time `json:"lastCorrectionTime,omitempty"`
 
 	// lastWriteTime is when the controller last sent a write of this product
-	// that Microsoft accepted, confirmed or not.
+	// that Microsoft accepted, kept while the write is unsettled (pendingValue
+	// or unconfirmedWrites is set); lastCorrectionTime records confirmed ones.
 	// +optional
 	LastWriteTime *metav1.Time `json:"lastWriteTime,omitempty"`
 
@@ -770,11 +772,12 @@ type SubscriptionsStatus struct {
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
 }
 
-// The status lists other than conditions are atomic: only the controller
-// writes them, always whole (its merge patch replaces a list), and on every
-// write an atomic list costs the API server a fraction of a keyed one: no
-// managed-fields entry and no ratcheting correlation per item
-// (hack/bench/results).
+// The status lists, conditions included, are atomic: only the controller
+// writes status, always whole (its merge patch replaces a list), and on
+// every write an atomic list costs the API server a fraction of a keyed one:
+// no managed-fields entry and no ratcheting correlation per item
+// (hack/bench/results). The controller keeps condition types unique
+// (meta.SetStatusCondition).
 
 // TenantPurchasePolicyStatus is the observed state; it answers without logs.
 type TenantPurchasePolicyStatus struct {
@@ -784,10 +787,10 @@ type TenantPurchasePolicyStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration"`
 
 	// conditions: Ready, Reconciling and Stalled (kstatus), Drifted, Conflict,
-	// SubscriptionTrackingDegraded and TenantSettingsDegraded.
+	// SubscriptionTrackingDegraded and TenantSettingsDegraded; one of each
+	// type at most.
 	// +optional
-	// +listType=map
-	// +listMapKey=type
+	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
@@ -805,6 +808,11 @@ type TenantPurchasePolicyStatus struct {
 	// only authenticated policies can own a tenant.
 	// +optional
 	AuthenticatedAt *metav1.Time `json:"authenticatedAt,omitempty"`
+
+	// adoptedAt is when this policy adopted the tenant: the sync that first
+	// recorded its products and their adoption values.
+	// +optional
+	AdoptedAt *metav1.Time `json:"adoptedAt,omitempty"`
 
 	// certificateNotAfter is the expiry of the client certificate, for
 	// certificate auth.

@@ -820,6 +820,10 @@ func (in *TenantPurchasePolicyStatus) DeepCopyInto(out *TenantPurchasePolicyStat
 		in, out := &in.AuthenticatedAt, &out.AuthenticatedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.AdoptedAt != nil {
+		in, out := &in.AdoptedAt, &out.AdoptedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.CertificateNotAfter != nil {
 		in, out := &in.CertificateNotAfter, &out.CertificateNotAfter
 		*out = (*in).DeepCopy()

@@ -118,7 +118,7 @@ func (b *bench) start(ctx context.Context) error {
 	}
 	var trackCtx context.Context
 	trackCtx, b.stopTrack = context.WithCancel(ctx)
-	b.track, err = startTracker(trackCtx, b.cp.kubeClientConfig(), b.cp, benchNamespace)
+	b.track, err = startTracker(trackCtx, b.cp.kubeClientConfig(), benchNamespace)
 	return err
 }
 

@@ -70,7 +70,7 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.jsonPath, "json", "", "write the report as JSON to this file")
 	fs.BoolVar(&o.results, "results", false, "also write hack/bench/results/<date>-N<tenants>.json with the machine and the command")
 	fs.BoolVar(&o.keepFiles, "keep-files", false, "keep the temp directory (logs, audit log, kubeconfig)")
-	fs.IntVar(&o.profileSeconds, "profile", 0, "take CPU profiles of the controller (adds --pprof-bind-address) and the kube-apiserver for this many seconds from the start of each phase, into <files>/profiles (0: none; implies -keep-files)")
+	fs.IntVar(&o.profileSeconds, "profile", 0, "take CPU profiles of the controller (adds --pprof-bind-address), the kube-apiserver and the harness for this many seconds from the start of each phase, into <files>/profiles (0: none; implies -keep-files)")
 }
 
 func (o *options) validate() error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"time"
@@ -20,8 +22,9 @@ import (
 // profiled run is not a run with the deployed args (the report says so).
 const pprofFlag = "pprof-bind-address"
 
-// profiler takes CPU profiles of the controller and the kube-apiserver
-// while a phase runs (-profile): what each spends its CPU on at scale.
+// profiler takes CPU profiles of the controller, the kube-apiserver and the
+// harness while a phase runs (-profile): what each spends its CPU on at
+// scale.
 type profiler struct {
 	seconds    int
 	dir        string
@@ -90,6 +93,8 @@ func (p *profiler) start(ctx context.Context, phase string, say func(string, ...
 		})
 	}
 	p.wg.Add(1)
+	go take("harness", func(ctx context.Context) (io.ReadCloser, error) { return profileSelf(ctx, p.seconds) })
+	p.wg.Add(1)
 	go take("kube-apiserver", func(ctx context.Context) (io.ReadCloser, error) {
 		cfg := rest.CopyConfig(p.apiserver)
 		cfg.Timeout = timeout
@@ -100,6 +105,21 @@ func (p *profiler) start(ctx context.Context, phase string, say func(string, ...
 		return cs.Discovery().RESTClient().Get().AbsPath("/debug/pprof/profile").
 			Param("seconds", strconv.Itoa(p.seconds)).Stream(ctx)
 	})
+}
+
+// profileSelf takes a CPU profile of the harness itself for seconds (or
+// until ctx ends): its CPU shares the machine's cores with the controller.
+func profileSelf(ctx context.Context, seconds int) (io.ReadCloser, error) {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(time.Duration(seconds) * time.Second):
+	case <-ctx.Done():
+	}
+	pprof.StopCPUProfile()
+	return io.NopCloser(&buf), nil
 }
 
 // wait waits for the profiles being taken.

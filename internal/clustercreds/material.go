@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/singleflight"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,6 +24,12 @@ type Loader struct {
 	Assertions AssertionSource
 	// RefreshTokens opens the Secret-backed store of a delegated refresh token.
 	RefreshTokens RefreshTokenStores
+	// SharedReads, when set, lets concurrent reads of one Secret share one
+	// GET: a partner's Secret serves hundreds of policies, and a fleet's
+	// resync would otherwise read it once per policy within seconds. A read
+	// still goes to the API server; one that joins a GET in flight sees the
+	// Secret as of that GET, at most one round trip older than its own.
+	SharedReads *singleflight.Group
 }
 
 // MissingError says the cluster lacks (or holds unusable) what spec.auth
@@ -84,8 +91,8 @@ func (l Loader) Material(ctx context.Context, ns, tenantID string, a v1.Auth) (a
 // secretKey returns one non-empty key of a Secret, or a *MissingError naming
 // what is missing. The value never appears in the error.
 func (l Loader) secretKey(ctx context.Context, ns, name, key string) ([]byte, error) {
-	var secret corev1.Secret
-	if err := l.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &secret); err != nil {
+	secret, err := l.readSecret(ctx, types.NamespacedName{Namespace: ns, Name: name})
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, missing(v1.ReasonSecretNotFound, "Secret %s/%s not found", ns, name)
 		}
@@ -96,6 +103,22 @@ func (l Loader) secretKey(ctx context.Context, ns, name, key string) ([]byte, er
 		return nil, missing(v1.ReasonSecretKeyNotFound, "Secret %s/%s has no key %q (or it is empty)", ns, name, key)
 	}
 	return v, nil
+}
+
+// readSecret reads a Secret from Reader, through SharedReads when set. The
+// Secret returned may be shared with concurrent callers: read it, never
+// change it.
+func (l Loader) readSecret(ctx context.Context, key types.NamespacedName) (*corev1.Secret, error) {
+	get := func() (any, error) {
+		secret := &corev1.Secret{}
+		return secret, l.Reader.Get(ctx, key, secret)
+	}
+	if l.SharedReads == nil {
+		secret, err := get()
+		return secret.(*corev1.Secret), err
+	}
+	secret, err, _ := l.SharedReads.Do(key.String(), get)
+	return secret.(*corev1.Secret), err
 }
 
 // checkServiceAccount requires the workload identity ServiceAccount to exist
