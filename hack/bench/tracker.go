@@ -36,6 +36,9 @@ type waiter struct {
 	pending map[string]func(*v1.TenantPurchasePolicy) bool
 	doneAt  map[string]time.Time
 	done    chan struct{}
+	// since is when the wait began (watch, before the phase's writes): the
+	// clock of its progress lines, as of the phase's wall time.
+	since time.Time
 }
 
 // startTracker starts an informer on the policies of ns.
@@ -151,11 +154,11 @@ func (w *waiter) check(p *v1.TenantPurchasePolicy, now time.Time) {
 // watch starts waiting for each named policy to meet its condition; policies
 // that meet it already are done at once.
 func (t *tracker) watch(conds map[string]func(*v1.TenantPurchasePolicy) bool) *waiter {
-	w := &waiter{pending: map[string]func(*v1.TenantPurchasePolicy) bool{}, doneAt: map[string]time.Time{}, done: make(chan struct{})}
+	now := time.Now()
+	w := &waiter{pending: map[string]func(*v1.TenantPurchasePolicy) bool{}, doneAt: map[string]time.Time{}, done: make(chan struct{}), since: now}
 	for name, c := range conds {
 		w.pending[name] = c
 	}
-	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(w.pending) == 0 {
@@ -190,7 +193,7 @@ func (t *tracker) wait(ctx context.Context, w *waiter, label string, total int, 
 		delete(t.waiters, w)
 		t.mu.Unlock()
 	}()
-	start := time.Now()
+	start := w.since
 	deadline := time.After(timeout)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
