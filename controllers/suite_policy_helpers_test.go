@@ -154,14 +154,17 @@ func expectNoRequests(tenantID string) {
 	Expect(sim.Requests(tenantID).Counts).To(BeEmpty(), "requests to the simulator")
 }
 
-// eventsOf waits until the policy has an Event with reason, and returns all
-// its Events by reason.
-func eventsOf(p *v1.TenantPurchasePolicy, reason string) map[string][]string {
+// eventsOf waits until the policy has an Event of every reason given (the
+// recorder posts Events concurrently, so one run's Events may land in any
+// order), and returns all its Events by reason.
+func eventsOf(p *v1.TenantPurchasePolicy, reasons ...string) map[string][]string {
 	GinkgoHelper()
 	var out map[string][]string
 	Eventually(func(g Gomega) {
 		out = events(p)
-		g.Expect(out).To(HaveKey(reason))
+		for _, reason := range reasons {
+			g.Expect(out).To(HaveKey(reason))
+		}
 	}).WithTimeout(settleTimeout).WithPolling(pollEvery).Should(Succeed())
 	return out
 }

@@ -152,7 +152,7 @@ var _ = Describe("policy enforcement", func() {
 			Expect(condition(got, v1.DriftedCondition).Status).To(Equal(metav1.ConditionFalse))
 			Expect(condition(got, v1.ReadyCondition).Status).To(Equal(metav1.ConditionTrue))
 
-			ev := eventsOf(p, v1.EventDriftCorrected)
+			ev := eventsOf(p, v1.EventDriftDetected, v1.EventDriftCorrected) // posted concurrently: either may land first
 			Expect(ev[v1.EventDriftDetected]).To(ConsistOf(ContainSubstring(copilotID)))
 			Expect(ev[v1.EventDriftCorrected]).To(ConsistOf(ContainSubstring(copilotID)))
 
