@@ -65,7 +65,7 @@ func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
 	if diff := cmp.Diff(original, adoptedValues(got)); diff != "" {
 		t.Errorf("after the lost patch, adoption values (-tenant's original +recorded):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"Normal Adopted: adopted 3 products of tenant " + tenantLower + "; 2 differed from the policy: A, C"}, fc.rec.reasons(v1.EventAdopted)); diff != "" {
+	if diff := cmp.Diff([]string{"Normal Adopted: adopted 3 products of tenant " + tenantLower + "; 2 differed from the policy: A, C"}, fc.events(v1.EventAdopted)); diff != "" {
 		t.Errorf("Adopted Events (-want +got):\n%s", diff)
 	}
 

@@ -124,24 +124,22 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 // (a status patch that loses a conflict with a GitOps tool, a crash, a lost
 // leadership) can make a later run adopt the values this policy wrote, and
 // Restore put those back. This is the one extra status patch, at adoption
-// only; the Adopted Event follows it. Without such a write (Observe mode,
-// nothing differs) adoption is recorded with the run's status, as usual.
+// only; the Adopted announcement precedes it. Without such a write (Observe
+// mode, nothing differs) adoption is recorded and announced with the run's
+// status, as usual.
 func (r *TenantPurchasePolicyReconciler) recordAdoption(ctx context.Context, s *syncState, adopting bool, products, offers []*change) error {
-	note := adoptionNote(s, adopting)
+	if note := adoptionNote(s, adopting); note != "" {
+		s.announce(eventNormal, v1.EventAdopted, "products", "%s", note)
+	}
 	if !adoptedWrite(products) && !adoptedWrite(offers) {
-		if note != "" {
-			s.event(eventNormal, v1.EventAdopted, "%s", note)
-		}
 		return nil
 	}
 	st := &s.policy.Status
 	st.Products = snapshot(st.Products, products)
 	st.OfferTypes = snapshot(st.OfferTypes, offers)
+	r.announceAll(ctx, s)
 	if err := r.patchStatus(ctx, s); err != nil {
 		return fmt.Errorf("recording the adoption values before the first write: %w", err)
-	}
-	if note != "" {
-		r.emit(s.policy, eventNormal, v1.EventAdopted, truncate(note, maxEventNote))
 	}
 	return nil
 }

@@ -455,6 +455,9 @@ func TestAct(t *testing.T) {
 			for _, e := range s.events {
 				events = append(events, e.eventType+" "+e.reason+": "+e.note)
 			}
+			for _, a := range s.announcements {
+				events = append(events, a.eventType+" "+a.reason+": "+a.note)
+			}
 			sort.Strings(writes)
 			got := []any{entries, p.Status.Counters, drift, events, writes, gotErr}
 			want := []any{tc.wantEntries, tc.wantCounters, tc.wantDrift, tc.wantEvents, tc.wantWrites, tc.wantErr}

@@ -1,11 +1,13 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -21,6 +23,23 @@ func (f *fakeRecorder) Eventf(_ runtime.Object, _ runtime.Object, eventType, rea
 
 func (f *fakeRecorder) AnnotatedEventf(regarding, related runtime.Object, _ map[string]string, eventType, reason, action, note string, args ...interface{}) {
 	f.Eventf(regarding, related, eventType, reason, action, note, args...)
+}
+
+// events returns the "type reason: note" lines of one reason: those the
+// recorder posted, then the announcements the reconciler created.
+func (fc *fakeCluster) events(reason string) []string {
+	fc.t.Helper()
+	out := fc.rec.reasons(reason)
+	var list eventsv1.EventList
+	if err := fc.c.List(context.Background(), &list); err != nil {
+		fc.t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if e.Reason == reason {
+			out = append(out, fmt.Sprintf("%s %s: %s", e.Type, e.Reason, e.Note))
+		}
+	}
+	return out
 }
 
 // reasons returns the lines of one reason.

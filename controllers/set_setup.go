@@ -33,7 +33,7 @@ func NewSetReconciler(mgr ctrl.Manager, r *TenantPurchasePolicyReconciler) (*Ten
 	return &TenantPurchasePolicySetReconciler{
 		Client:           mgr.GetClient(),
 		APIReader:        mgr.GetAPIReader(),
-		Recorder:         mgr.GetEventRecorder("purchase-policy-controller"),
+		Recorder:         mgr.GetEventRecorder(reportingController),
 		Partners:         partners,
 		Credentials:      r,
 		Now:              r.Now,

@@ -119,7 +119,7 @@ func (r *TenantPurchasePolicyReconciler) reconcileTenantSettings(ctx context.Con
 			recordDrift(&p.Status, *c.drift)
 		}
 	}
-	s.settingsAdoptionNote(all)
+	s.announceSettingsAdoption(all)
 	p.Status.TenantSettings = rows
 	return nil
 }
@@ -285,18 +285,10 @@ var participle = map[string]string{"read": "read", "write": "written"}
 // run adopts to status before the PATCH that changes them, as
 // recordAdoption does for products: no failure after the write can make a
 // later run adopt the value this policy wrote. The snapshot is status as
-// last written with only the adopted rows added. The Adopted Event (of
-// every setting this run adopts) follows it.
+// last written with only the adopted rows added. The Adopted announcement
+// (of every setting this run adopts) precedes it.
 func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Context, s *syncState, changes []*settingChange) error {
-	var adopted []string
-	written := false
-	for _, c := range changes {
-		if c.adopted {
-			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.Name, c.row.AdoptedValue, c.desired))
-			written = written || c.write
-		}
-	}
-	if !written {
+	if !slices.ContainsFunc(changes, func(c *settingChange) bool { return c.adopted && c.write }) {
 		return nil
 	}
 	from := s.base
@@ -313,30 +305,34 @@ func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Co
 		snap.Status.TenantSettings = slices.DeleteFunc(snap.Status.TenantSettings, func(e v1.TenantSettingStatus) bool { return e.Setting == row.Setting })
 		snap.Status.TenantSettings = append(snap.Status.TenantSettings, row)
 	}
+	s.announceSettingsAdoption(changes)
+	r.announceAll(ctx, s)
 	if err := r.Client.Status().Patch(ctx, snap, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
 		return fmt.Errorf("recording the tenant settings' adoption values before the first write: %w", err)
 	}
 	s.written = snap.DeepCopy()
 	s.policy.ResourceVersion = snap.ResourceVersion
-	r.emit(s.policy, eventNormal, v1.EventAdopted, truncate(fmt.Sprintf("adopted tenant settings of tenant %s: %s", s.policy.Spec.TenantID, strings.Join(adopted, ", ")), maxEventNote))
 	for _, c := range changes {
 		c.adopted = false // announced
 	}
 	return nil
 }
 
-// settingsAdoptionNote queues the Adopted Event of the settings adopted
-// without a write before it (Observe mode, already as desired, or a write
-// that was not sent); snapshotSettingsAdoption announced the others.
-func (s *syncState) settingsAdoptionNote(changes []*settingChange) {
-	var adopted []string
+// announceSettingsAdoption queues the Adopted announcement of the settings
+// this run adopts and has not announced yet: without a write before it
+// (Observe mode, already as desired, or a write that was not sent), at the
+// end of the run; snapshotSettingsAdoption announced the others.
+func (s *syncState) announceSettingsAdoption(changes []*settingChange) {
+	var adopted, names []string
 	for _, c := range changes {
 		if c.adopted {
 			adopted = append(adopted, fmt.Sprintf("%s as %s (wants %s)", c.ts.Name, c.row.AdoptedValue, c.desired))
+			names = append(names, string(c.ts.Name))
 		}
 	}
 	if len(adopted) > 0 {
-		s.event(eventNormal, v1.EventAdopted, "adopted tenant settings of tenant %s: %s", s.policy.Spec.TenantID, strings.Join(adopted, ", "))
+		s.announce(eventNormal, v1.EventAdopted, "tenantSettings/"+strings.Join(names, ","),
+			"adopted tenant settings of tenant %s: %s", s.policy.Spec.TenantID, strings.Join(adopted, ", "))
 	}
 }
 

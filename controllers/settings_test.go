@@ -178,7 +178,7 @@ func TestTenantSettingsAdoptEnforceAndConfirm(t *testing.T) {
 	if len(got.Status.DriftHistory) != 0 || got.Status.Counters.DriftDetected != 0 {
 		t.Errorf("adoption recorded as drift: %+v", got.Status.DriftHistory)
 	}
-	if ev := fc.rec.reasons(v1.EventAdopted); len(ev) != 2 || !strings.Contains(ev[0], "officeStore as Enabled (wants Disabled)") {
+	if ev := fc.events(v1.EventAdopted); len(ev) != 2 || !strings.Contains(strings.Join(ev, "\n"), "officeStore as Enabled (wants Disabled)") {
 		t.Errorf("Adopted events: %v", ev)
 	}
 

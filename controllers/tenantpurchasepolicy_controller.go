@@ -7,7 +7,9 @@
 // set, its children, discovery and pruning. It must not call Microsoft
 // except through the interfaces it owns (interfaces.go), write a policy's
 // status more than once per run (plus the adoption snapshot), emit Events
-// or metrics before that write succeeded, or read Secrets through the cache.
+// (other than announcements, which tell once-only facts under names that
+// make them idempotent) or metrics before that write succeeded, or read
+// Secrets through the cache.
 package controllers
 
 import (
@@ -136,6 +138,9 @@ type syncState struct {
 	wakeAt []time.Time
 	// events are emitted by finish, once status is recorded (syncState.event).
 	events []eventNote
+	// announcements are created by finish before status is recorded
+	// (syncState.announce).
+	announcements []announcement
 	// purchases counts the new self-service subscriptions this run detected
 	// (each with its SelfServicePurchase Event).
 	purchases int
@@ -222,6 +227,7 @@ func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncStat
 	defer cancel()
 	o := computeOutcome(s)
 	recordStatus(s, o)
+	r.announceAll(ctx, s)
 	if err := r.patchStatus(ctx, s); err != nil {
 		return requeueOnConflict(client.IgnoreNotFound(err))
 	}

@@ -127,7 +127,7 @@ func (t *tracker) listed(ctx context.Context, sub graph.Subscription) v1.SelfSer
 	switch {
 	case !known && activeStatus(sub.Status) && !overflowed(t.prev, sub):
 		t.s.purchases++
-		t.s.event(eventNormal, v1.EventSelfServicePurchase, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
+		t.s.announce(eventNormal, v1.EventSelfServicePurchase, sub.ID, "user %s bought %d %s seat(s) on their own (%s); full refund until %s",
 			sub.OwnerID, sub.TotalLicenses, sub.SkuPartNumber, trialOrPaid(sub.IsTrial), e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 	case known && old.Handover != "":
 		e.Handover = old.Handover
@@ -220,13 +220,13 @@ func (t *tracker) record(old v1.SelfServiceSubscription, verdict v1.HandoverVerd
 	switch verdict {
 	case v1.VerdictTakenOver:
 		c.Takeovers++
-		t.s.event(eventNormal, v1.EventTakeoverDetected, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.announce(eventNormal, v1.EventTakeoverDetected, old.ID, "self-service subscription %s (%s) was taken over: %s", old.ID, old.SkuPartNumber, evidence)
 	case v1.VerdictExpired:
 		c.Expiries++
-		t.s.event(eventNormal, v1.EventTrialExpired, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.announce(eventNormal, v1.EventTrialExpired, old.ID, "self-service trial %s (%s) ended: %s", old.ID, old.SkuPartNumber, evidence)
 	default:
 		c.Cancellations++
-		t.s.event(eventNormal, v1.EventCancellationDetected, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
+		t.s.announce(eventNormal, v1.EventCancellationDetected, old.ID, "self-service subscription %s (%s) was cancelled: %s", old.ID, old.SkuPartNumber, evidence)
 	}
 }
 
@@ -248,7 +248,7 @@ func (t *tracker) warnRefund(e *v1.SelfServiceSubscription) {
 		s.wakeAt = append(s.wakeAt, warnAt)
 	case s.now.Before(e.FullRefundUntil.Time):
 		e.RefundWarned = true
-		s.event(eventWarning, v1.EventRefundWindowClosing, "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
+		s.announce(eventWarning, v1.EventRefundWindowClosing, e.ID+"/"+e.FullRefundUntil.UTC().Format("2006-01-02T15:04:05Z"), "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
 			e.ID, e.SkuPartNumber, e.BuyerID, e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"), e.ProratedRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 	}
 }

@@ -174,6 +174,9 @@ func runTracking(t *testing.T, p *v1.TenantPurchasePolicy, v tenantView, now tim
 	for _, e := range s.events {
 		run.Events = append(run.Events, e.reason)
 	}
+	for _, a := range s.announcements {
+		run.Events = append(run.Events, a.reason)
+	}
 	for _, e := range p.Status.Subscriptions.SelfService {
 		if e.ID == erinSub {
 			run.Status = e.Status

@@ -1,0 +1,77 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+)
+
+// fixedDirectory answers every tenant with one directory.
+type fixedDirectory struct{ d TenantDirectory }
+
+func (f fixedDirectory) For(string, azcore.TokenCredential) TenantDirectory { return f.d }
+
+// TestPurchaseAnnouncedOnceAcrossALostStatusPatch: a user's purchase is
+// told once, even when the controller dies right after the status patch
+// that records it (the recorder's asynchronous post would be lost with the
+// process) or loses that patch (the run is repeated and detects the
+// purchase again). The Event is in the API server before the status patch,
+// and the repeated run creates no second one.
+func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
+	tenant := newFakeTenant(map[string]string{"A": "Disabled"})
+	p := testPolicy("contoso", tenantLower, time.Now())
+	p.Spec.Subscriptions.Track = nil
+	var fc *fakeCluster
+	patches, atFirstPatch := 0, -1
+	funcs := interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+		if patches++; patches == 1 {
+			atFirstPatch = len(fc.events(v1.EventSelfServicePurchase))
+			return apierrors.NewConflict(schema.GroupResource{Group: v1.GroupVersion.Group, Resource: "tenantpurchasepolicies"}, obj.GetName(),
+				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+		}
+		return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+	}}
+	fc = newFakeCluster(t, map[string]*fakeTenant{tenantLower: tenant}, funcs, p)
+	fc.r.Directory = fixedDirectory{steady.directory()}
+
+	if _, err := fc.reconcile(p); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	if atFirstPatch != 1 {
+		t.Errorf("at the status patch recording the purchase, %d SelfServicePurchase Events were in the API server, want 1: a crash right after the patch loses it", atFirstPatch)
+	}
+	for run := 2; run <= 3; run++ {
+		if _, err := fc.reconcile(p); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	got := fc.get(p)
+	if got.Status.Subscriptions == nil || len(got.Status.Subscriptions.SelfService) != 1 {
+		t.Fatalf("the purchase is not recorded: %+v", got.Status.Subscriptions)
+	}
+	ev := fc.events(v1.EventSelfServicePurchase)
+	if len(ev) != 1 || !strings.Contains(ev[0], "user "+erinID+" bought 1 Microsoft_365_Copilot seat(s)") {
+		t.Errorf("SelfServicePurchase Events after a lost status patch and two more runs: %q, want erin's purchase once", ev)
+	}
+	var list eventsv1.EventList
+	if err := fc.c.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Items {
+		if e.Regarding.UID != p.UID || e.Regarding.Kind != "TenantPurchasePolicy" || e.ReportingController != reportingController ||
+			e.ReportingInstance == "" || e.Action == "" || e.EventTime.IsZero() {
+			t.Errorf("announcement %s lacks what the events API requires or names another object: %+v", e.Name, e)
+		}
+	}
+}
