@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -57,8 +58,9 @@ func announcementEvent(s *syncState, a announcement) *eventsv1.Event {
 	sum := sha256.Sum256([]byte(string(p.UID) + "/" + a.reason + "/" + a.fact))
 	return &eventsv1.Event{
 		ObjectMeta: metav1.ObjectMeta{
-			// A policy's name is at most 253 characters, as is an Event's.
-			Name:      truncate(p.Name, 253-1-16) + "." + hex.EncodeToString(sum[:8]),
+			// A policy's name is at most 253 characters, as is an Event's; a
+			// cut name must not end a label with '-' or '.'.
+			Name:      strings.TrimRight(truncate(p.Name, 253-1-16), "-.") + "." + hex.EncodeToString(sum[:8]),
 			Namespace: p.Namespace,
 		},
 		EventTime:           metav1.NewMicroTime(s.now),

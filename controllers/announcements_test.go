@@ -11,6 +11,7 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -73,5 +74,16 @@ func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
 			e.ReportingInstance == "" || e.Action == "" || e.EventTime.IsZero() {
 			t.Errorf("announcement %s lacks what the events API requires or names another object: %+v", e.Name, e)
 		}
+	}
+}
+
+// TestAnnouncementNameIsValid: the Event of a policy with the longest name
+// the API server allows, cut where a '-' ends the kept part, is still a
+// name the API server accepts.
+func TestAnnouncementNameIsValid(t *testing.T) {
+	p := testPolicy(strings.Repeat("a", 235)+"-"+strings.Repeat("b", 17), tenantLower, time.Now())
+	name := announcementEvent(&syncState{policy: p}, announcement{eventNote{eventNormal, v1.EventAdopted, "n"}, "products"}).Name
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		t.Errorf("announcement name %q: %v", name, errs)
 	}
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -248,7 +249,7 @@ func (t *tracker) warnRefund(e *v1.SelfServiceSubscription) {
 		s.wakeAt = append(s.wakeAt, warnAt)
 	case s.now.Before(e.FullRefundUntil.Time):
 		e.RefundWarned = true
-		s.announce(eventWarning, v1.EventRefundWindowClosing, e.ID+"/"+e.FullRefundUntil.UTC().Format("2006-01-02T15:04:05Z"), "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
+		s.announce(eventWarning, v1.EventRefundWindowClosing, e.ID+"/"+e.FullRefundUntil.UTC().Format(time.RFC3339), "full refund of self-service subscription %s (%s, bought by %s) ends at %s; prorated refund until %s",
 			e.ID, e.SkuPartNumber, e.BuyerID, e.FullRefundUntil.UTC().Format("2006-01-02 15:04 MST"), e.ProratedRefundUntil.UTC().Format("2006-01-02 15:04 MST"))
 	}
 }
