@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -15,6 +14,8 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
 
 // managerContainer is the container of config/manager's Deployment that
@@ -159,11 +160,10 @@ func buildControllerArgs(deployed []string, flags binaryFlags, ep endpointFlags,
 		}
 		switch {
 		case strings.HasSuffix(name, "bind-address") && value != "0":
-			port, err := freePort()
+			addr, err := procs.FreeAddr()
 			if err != nil {
 				return ca, err
 			}
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 			ca.Changes = append(ca.Changes, fmt.Sprintf("--%s=%s (deployed %s): a free local port", name, addr, value))
 			arg = "--" + name + "=" + addr
 		case name == "leader-elect" && (!hasValue || value == "true"):
@@ -202,16 +202,6 @@ func concurrency(args []string, flags binaryFlags) (int, error) {
 		return 0, fmt.Errorf("--%s: cannot tell the controller's concurrency from %q", concurrencyFlag, value)
 	}
 	return n, nil
-}
-
-// freePort asks the kernel for a free TCP port on the loopback interface.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // argValue returns the value of the last --name=value in args.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 )
 
 // pprofFlag is the controller's pprof endpoint flag; -profile sets it, so a
@@ -39,11 +40,10 @@ func addPprofArg(ca *controllerArgs, flags binaryFlags) (string, error) {
 		ca.Changes = append(ca.Changes, "-profile: the controller binary has no --"+pprofFlag+", only the kube-apiserver is profiled")
 		return "", nil
 	}
-	port, err := freePort()
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		return "", err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	ca.Args = append(ca.Args, "--"+pprofFlag+"="+addr)
 	ca.Changes = append(ca.Changes, "-profile: added --"+pprofFlag+"="+addr+" (not a deployed flag)")
 	return addr, nil

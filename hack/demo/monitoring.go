@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -63,11 +62,11 @@ func newMonitoring(bin string) (*monitoring, error) {
 	if bin == "" {
 		return nil, nil
 	}
-	metrics, err := freeLocalAddr()
+	metrics, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	web, err := freeLocalAddr()
+	web, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -76,16 +75,6 @@ func newMonitoring(bin string) (*monitoring, error) {
 		return nil, err
 	}
 	return &monitoring{bin: bin, metricsAddr: metrics, url: "http://" + web, api: promv1.NewAPI(c)}, nil
-}
-
-// freeLocalAddr returns a loopback address with a port nothing listens on.
-func freeLocalAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // metricsFlags are the controller's metrics flags: off without monitoring,

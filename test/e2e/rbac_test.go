@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,7 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/auth"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365sim"
+	"github.com/tenantpolicy/purchase-policy-controller/internal/procs"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/testsupport"
 	"github.com/tenantpolicy/purchase-policy-controller/test/install"
 )
@@ -500,12 +500,11 @@ func (r *rbacRun) checkRestoreReleasesFinalizer(ctx context.Context, t *testing.
 // freeAddr returns a free local TCP address.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := procs.FreeAddr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 // flagValue returns the value of the last --name=value in args.
