@@ -130,7 +130,10 @@ func run(ctx context.Context, o options) error {
 	if o.metricsSecure {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	leaseNS := podLeaseNamespace(o.leaseNamespace)
 	cacheOpts := cacheOptions(sel, namespaces)
+	everyPolicy := holdsEveryPolicy(cacheOpts)
+	cacheOpts.ByObject = withTenantLeases(cacheOpts.ByObject, leaseNS)
 	cacheOpts.DefaultTransform = controllers.CacheTransform
 	cfg := withKubeAPILimits(ctrl.GetConfigOrDie(), float32(o.kubeAPIQPS), o.kubeAPIBurst)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
@@ -149,7 +152,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	r, err := newReconciler(mgr, o, holdsEveryPolicy(cacheOpts))
+	r, err := newReconciler(mgr, o, leaseNS, everyPolicy)
 	if err != nil {
 		return err
 	}
@@ -172,7 +175,7 @@ func run(ctx context.Context, o options) error {
 }
 
 // newReconciler wires the Microsoft clients into the reconciler.
-func newReconciler(mgr ctrl.Manager, o options, cacheHoldsEveryPolicy bool) (*controllers.TenantPurchasePolicyReconciler, error) {
+func newReconciler(mgr ctrl.Manager, o options, leaseNS string, cacheHoldsEveryPolicy bool) (*controllers.TenantPurchasePolicyReconciler, error) {
 	httpClient, err := m365.NewHTTPClient(o.caFile)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-file: %w", err)
@@ -184,7 +187,7 @@ func newReconciler(mgr ctrl.Manager, o options, cacheHoldsEveryPolicy bool) (*co
 		ReconcileTimeout:      o.reconcileTimeout,
 		Metrics:               controllers.NewMetrics(metrics.Registry, o.metricsTenantLabel),
 		WritesPerTenant:       o.writesPerTenant,
-		LeaseNamespace:        podLeaseNamespace(o.leaseNamespace),
+		LeaseNamespace:        leaseNS,
 		CacheHoldsEveryPolicy: cacheHoldsEveryPolicy,
 	})
 }

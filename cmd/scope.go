@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"strings"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
+	"github.com/tenantpolicy/purchase-policy-controller/controllers"
 )
 
 // defaultLeaderElectionID is the Lease name of an unsharded controller.
@@ -80,6 +82,17 @@ func cacheOptions(selector labels.Selector, namespaces []string) cache.Options {
 		}
 	}
 	return o
+}
+
+// withTenantLeases adds the tenant Leases of the Lease namespace to what the
+// cache holds (controllers.LeaseCache): every shard and every watched
+// namespace shares them.
+func withTenantLeases(byObject map[client.Object]cache.ByObject, leaseNS string) map[client.Object]cache.ByObject {
+	if byObject == nil {
+		byObject = map[client.Object]cache.ByObject{}
+	}
+	byObject[&coordinationv1.Lease{}] = controllers.LeaseCache(leaseNS)
+	return byObject
 }
 
 // holdsEveryPolicy tells whether a cache built with o watches every policy

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -102,7 +103,7 @@ func (r *TenantPurchasePolicyReconciler) electAndRecord(ctx context.Context, s *
 	} else {
 		renewed = lastSync(owner, claim)
 	}
-	if err := r.writeClaim(ctx, tenantKey(p), claim, owner, renewed); err != nil {
+	if err := r.writeClaim(ctx, tenantKey(p), claim, owner, p, renewed); err != nil {
 		return err
 	}
 	if owner.UID == p.UID {
@@ -224,10 +225,15 @@ func outranks(s *syncState, holder *v1.TenantPurchasePolicy) bool {
 // older orders policies by creationTimestamp, ties broken by UID, so every
 // shard elects the same owner.
 func older(a, b *v1.TenantPurchasePolicy) bool {
-	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	return earlier(a.CreationTimestamp, b.CreationTimestamp, a.UID, b.UID)
+}
+
+// earlier is the order of older on creation times and UIDs.
+func earlier(a, b metav1.Time, aUID, bUID types.UID) bool {
+	if !a.Equal(&b) {
+		return a.Before(&b)
 	}
-	return a.UID < b.UID
+	return aUID < bUID
 }
 
 // electOwner returns the tenant's owner among the listed claimants and self

@@ -82,7 +82,7 @@ func flowPolicy(name, uid string, created time.Time, edits ...func(*v1.TenantPur
 // leaseFor is the tenant's Lease naming holder.
 func leaseFor(holder *v1.TenantPurchasePolicy) *coordinationv1.Lease {
 	l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Namespace: flowLeaseNS, Name: flowLeaseName}}
-	fillClaim(l, flowTenant, holder, electT0)
+	fillClaim(l, flowTenant, holder, holder, electT0)
 	return l
 }
 

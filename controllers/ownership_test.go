@@ -306,7 +306,7 @@ func TestTenantLeaseName(t *testing.T) {
 func TestClaimRoundTrip(t *testing.T) {
 	owner := claimant("owner", "u-1", electT0)
 	lease := &coordinationv1.Lease{}
-	fillClaim(lease, "72F988BF-86F1-41AF-91AB-2D7CD011DB47", &owner, electNow)
+	fillClaim(lease, "72F988BF-86F1-41AF-91AB-2D7CD011DB47", &owner, &owner, electNow)
 	got := claimOf(lease)
 	want := &tenantClaim{lease: lease, holder: types.NamespacedName{Namespace: "ns-owner", Name: "owner"}, uid: "u-1",
 		created: metav1.NewTime(electT0), renewed: metav1.NewTime(electNow)}
@@ -320,9 +320,16 @@ func TestClaimRoundTrip(t *testing.T) {
 		t.Errorf("tenant label %q, want the lower-case tenant ID", l)
 	}
 	next := claimant("next", "u-2", electT0)
-	fillClaim(lease, "72f988bf-86f1-41af-91ab-2d7cd011db47", &next, electNow)
+	fillClaim(lease, "72f988bf-86f1-41af-91ab-2d7cd011db47", &next, &owner, electNow)
 	if n := *lease.Spec.LeaseTransitions; n != 1 {
 		t.Errorf("leaseTransitions = %d after one handover, want 1", n)
+	}
+	if by := claimOf(lease).namedBy; by != "ns-owner/owner" {
+		t.Errorf("an heir's claim names the leaving owner that wrote it: namedBy %q, want ns-owner/owner", by)
+	}
+	fillClaim(lease, "72f988bf-86f1-41af-91ab-2d7cd011db47", &next, &next, electNow)
+	if by := claimOf(lease).namedBy; by != "" {
+		t.Errorf("a claim the owner wrote in its own run names nobody: namedBy %q", by)
 	}
 	if claimOf(&coordinationv1.Lease{}).heldBy("") {
 		t.Error("a Lease without a holder is held by nobody")

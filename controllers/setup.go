@@ -6,12 +6,17 @@ import (
 	"time"
 	gounique "unique"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -31,7 +36,9 @@ const (
 // SetupWithManager registers the controller. It runs on spec changes,
 // deletions and the reconcile-now annotation, not on its own status writes;
 // when an Enforce policy leaves a tenant (deleted or set to Observe) the
-// other policies of that tenant are queued so the next owner takes over.
+// other policies of that tenant are queued so the next owner takes over;
+// when a tenant's Lease changes hands or goes, in this replica or in another
+// shard, the policies it concerns are queued (tenantLeaseEvents).
 func (r *TenantPurchasePolicyReconciler) SetupWithManager(mgr ctrl.Manager, maxConcurrent int) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.TenantPurchasePolicy{}, TenantIDField, indexTenantID); err != nil {
 		return err
@@ -43,6 +50,7 @@ func (r *TenantPurchasePolicyReconciler) SetupWithManager(mgr ctrl.Manager, maxC
 			predicate.AnnotationChangedPredicate{}, // reconcile.tenantpolicy.io/requestedAt
 		))).
 		Watches(&v1.TenantPurchasePolicy{}, handler.EnqueueRequestsFromMapFunc(r.sameTenant), builder.WithPredicates(ownerLeft)).
+		Watches(&coordinationv1.Lease{}, r.tenantLeaseEvents(), builder.WithPredicates(predicate.NewPredicateFuncs(r.isTenantLease))).
 		WithOptions(controller.Options{
 			MaxConcurrentReconciles: maxConcurrent,
 			RateLimiter:             workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](backoffBase, backoffMax),
@@ -144,15 +152,92 @@ func (r *TenantPurchasePolicyReconciler) sameTenant(ctx context.Context, o clien
 	if !ok {
 		return nil
 	}
+	return r.tenantPolicies(ctx, tenantKey(p), func(other *v1.TenantPurchasePolicy) bool { return other.UID != p.UID })
+}
+
+// tenantPolicies are the requests of this replica's cached policies of the
+// tenant (canonical ID) that keep passes.
+func (r *TenantPurchasePolicyReconciler) tenantPolicies(ctx context.Context, tenant string, keep func(*v1.TenantPurchasePolicy) bool) []reconcile.Request {
 	var list v1.TenantPurchasePolicyList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{TenantIDField: tenantKey(p)}); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingFields{TenantIDField: tenant}); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
-	for _, other := range list.Items {
-		if other.UID != p.UID {
-			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+	for i := range list.Items {
+		if p := &list.Items[i]; keep(p) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(p)})
 		}
 	}
 	return reqs
+}
+
+// tenantLeaseEvents queues the policies a tenant Lease's change concerns,
+// whichever replica or shard wrote it: the Lease is the one object every
+// shard sees, while a policy in another shard is invisible here (leaseWakes).
+// When the Lease goes (its owner left with no healthy heir), every policy
+// of the tenant, so one may claim it. Creates are a tenant's first claim
+// and concern nobody else; a replica's start lists every Lease as created,
+// which queues nothing.
+func (r *TenantPurchasePolicyReconciler) tenantLeaseEvents() handler.EventHandler {
+	queue := func(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {
+		for _, req := range reqs {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			wake, ok := leaseWakes(e.ObjectOld, e.ObjectNew)
+			if !ok {
+				return
+			}
+			queue(q, r.tenantPolicies(ctx, e.ObjectNew.GetLabels()[leaseTenantLabel], func(p *v1.TenantPurchasePolicy) bool {
+				return client.ObjectKeyFromObject(p) == wake
+			}))
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			queue(q, r.tenantPolicies(ctx, e.Object.GetLabels()[leaseTenantLabel], func(*v1.TenantPurchasePolicy) bool { return true }))
+		},
+	}
+}
+
+// leaseWakes is the policy a tenant Lease changing hands concerns, other
+// than the one whose run wrote it: the heir a leaving owner named, or the
+// holder an older policy took the tenant back from (a newer one that
+// claimed it while the older had not run yet), which learns it lost. A
+// policy that took the tenant from an owner that was no longer healthy
+// concerns nobody: that owner learns it at its next run, as it would alone,
+// and is not handed an extra run to take the tenant back in the middle of
+// the new owner's writes.
+func leaseWakes(before, after client.Object) (types.NamespacedName, bool) {
+	was, okWas := before.(*coordinationv1.Lease)
+	is, okIs := after.(*coordinationv1.Lease)
+	if !okWas || !okIs {
+		return types.NamespacedName{}, false
+	}
+	from, to := claimOf(was), claimOf(is)
+	switch {
+	case from.holder == to.holder:
+		return types.NamespacedName{}, false
+	case to.namedBy != "":
+		return to.holder, true
+	case to.precedes(from):
+		return from.holder, from.holder != types.NamespacedName{}
+	}
+	return types.NamespacedName{}, false
+}
+
+// isTenantLease passes the tenant Leases of this controller's Lease
+// namespace: all a cache built with LeaseCache holds, and the same in a
+// cache without that restriction.
+func (r *TenantPurchasePolicyReconciler) isTenantLease(o client.Object) bool {
+	return o.GetNamespace() == r.leaseNamespace() && o.GetLabels()[leaseTenantLabel] != ""
+}
+
+// LeaseCache is what the manager's cache holds of Leases: the tenant Leases
+// of the Lease namespace, which every shard shares (not the leader-election
+// Lease, not other namespaces). The watch on them needs list and watch on
+// leases in that namespace (config/rbac/ownership_role.yaml).
+func LeaseCache(namespace string) cache.ByObject {
+	tenant, _ := labels.NewRequirement(leaseTenantLabel, selection.Exists, nil)
+	return cache.ByObject{Namespaces: map[string]cache.Config{namespace: {}}, Label: labels.NewSelector().Add(*tenant)}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -83,7 +84,9 @@ func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 	cfg := rest.CopyConfig(env.Config)
 	cfg.WrapTransport = apiLog.wrap
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{DefaultTransform: controllers.CacheTransform}})
+		Cache: cache.Options{DefaultTransform: controllers.CacheTransform, ByObject: map[client.Object]cache.ByObject{
+			&coordinationv1.Lease{}: controllers.LeaseCache(leaseNamespace), // as cmd/main.go
+		}}})
 	Expect(err).NotTo(HaveOccurred())
 	r, err := controllers.NewReconciler(mgr, controllers.Config{
 		Endpoints:        sim.Endpoints(),

@@ -23,18 +23,21 @@ import (
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 )
 
-// RBAC: get, create, update and delete on leases in the controller's own
-// namespace, from config/rbac/ownership_role.yaml (and the chart's
-// -ownership Role). Not a +kubebuilder:rbac marker: a marker's namespace is
+// RBAC: get, list, watch, create, update and delete on leases in the
+// controller's own namespace, from config/rbac/ownership_role.yaml (and the
+// chart's -ownership Role). Not a +kubebuilder:rbac marker: a marker's namespace is
 // fixed at generation time, and a second (Role) document in the generated
 // role.yaml could not follow the install's namespace in the chart.
 
 // Annotations and labels of a tenant Lease. spec.holderIdentity is the
 // owner's namespace/name; the annotations pin its UID and creationTimestamp
-// so a policy deleted and re-created under the same name is another one.
+// so a policy deleted and re-created under the same name is another one,
+// and name the leaving owner that made it its heir (none when the owner
+// claimed the tenant in its own run).
 const (
 	leaseHolderUID     = "ownership.tenantpolicy.io/holder-uid"
 	leaseHolderCreated = "ownership.tenantpolicy.io/holder-created"
+	leaseNamedBy       = "ownership.tenantpolicy.io/named-by"
 	leaseTenantLabel   = "ownership.tenantpolicy.io/tenant"
 	leaseManagedBy     = "app.kubernetes.io/managed-by"
 	leaseManager       = "purchase-policy-controller"
@@ -62,6 +65,9 @@ type tenantClaim struct {
 	// renewed is when the holder was last known to have synced with the
 	// tenant, as written with the claim (its status may not show it yet).
 	renewed metav1.Time
+	// namedBy is the leaving owner (namespace/name) that named the holder
+	// its heir; empty when the holder claimed the tenant in its own run.
+	namedBy string
 }
 
 // heldBy tells whether the claim names the policy with this UID.
@@ -93,7 +99,7 @@ func (r *TenantPurchasePolicyReconciler) readClaim(ctx context.Context, tenantID
 // claimOf decodes a Lease. A Lease without a readable holder is a claim with
 // no owner (anyone may take it, with the List).
 func claimOf(lease *coordinationv1.Lease) *tenantClaim {
-	c := &tenantClaim{lease: lease, uid: types.UID(lease.Annotations[leaseHolderUID])}
+	c := &tenantClaim{lease: lease, uid: types.UID(lease.Annotations[leaseHolderUID]), namedBy: lease.Annotations[leaseNamedBy]}
 	if ns, name, ok := strings.Cut(ptr.Deref(lease.Spec.HolderIdentity, ""), "/"); ok {
 		c.holder = types.NamespacedName{Namespace: ns, Name: name}
 	} else {
@@ -108,11 +114,12 @@ func claimOf(lease *coordinationv1.Lease) *tenantClaim {
 	return c
 }
 
-// writeClaim records owner as the tenant's owner, synced at renewed: a
+// writeClaim records owner as the tenant's owner, synced at renewed, in the
+// run of writer (owner itself, or a leaving owner naming its heir): a
 // Create when the tenant has no Lease, else an Update of the Lease as read
 // (optimistic lock). Losing a race is a Conflict or AlreadyExists error
 // (isClaimRace); nothing is written when owner already holds the claim.
-func (r *TenantPurchasePolicyReconciler) writeClaim(ctx context.Context, tenantID string, prev *tenantClaim, owner *v1.TenantPurchasePolicy, renewed time.Time) error {
+func (r *TenantPurchasePolicyReconciler) writeClaim(ctx context.Context, tenantID string, prev *tenantClaim, owner, writer *v1.TenantPurchasePolicy, renewed time.Time) error {
 	if prev.heldBy(owner.UID) {
 		return nil
 	}
@@ -120,7 +127,7 @@ func (r *TenantPurchasePolicyReconciler) writeClaim(ctx context.Context, tenantI
 	if prev != nil {
 		lease = prev.lease.DeepCopy()
 	}
-	fillClaim(lease, tenantID, owner, renewed)
+	fillClaim(lease, tenantID, owner, writer, renewed)
 	if prev == nil {
 		return r.Client.Create(ctx, lease)
 	}
@@ -128,9 +135,10 @@ func (r *TenantPurchasePolicyReconciler) writeClaim(ctx context.Context, tenantI
 }
 
 // fillClaim writes owner into lease: holder, UID, creationTimestamp, the
-// time it took the tenant and its last known sync; leaseDurationSeconds is
-// how long that sync keeps it the owner (two of its intervals).
-func fillClaim(lease *coordinationv1.Lease, tenantID string, owner *v1.TenantPurchasePolicy, renewed time.Time) {
+// writer when it named owner its heir, the time it took the tenant and its
+// last known sync; leaseDurationSeconds is how long that sync keeps it the
+// owner (two of its intervals).
+func fillClaim(lease *coordinationv1.Lease, tenantID string, owner, writer *v1.TenantPurchasePolicy, renewed time.Time) {
 	if lease.Labels == nil {
 		lease.Labels = map[string]string{}
 	}
@@ -141,6 +149,11 @@ func fillClaim(lease *coordinationv1.Lease, tenantID string, owner *v1.TenantPur
 	lease.Labels[leaseTenantLabel] = canonicalTenantID(tenantID)
 	lease.Annotations[leaseHolderUID] = string(owner.UID)
 	lease.Annotations[leaseHolderCreated] = owner.CreationTimestamp.UTC().Format(time.RFC3339)
+	if writer.UID != owner.UID {
+		lease.Annotations[leaseNamedBy] = writer.Namespace + "/" + writer.Name
+	} else {
+		delete(lease.Annotations, leaseNamedBy)
+	}
 	now := metav1.NewMicroTime(renewed)
 	if lease.Spec.HolderIdentity != nil {
 		lease.Spec.LeaseTransitions = ptr.To(ptr.Deref(lease.Spec.LeaseTransitions, 0) + 1)
@@ -149,6 +162,12 @@ func fillClaim(lease *coordinationv1.Lease, tenantID string, owner *v1.TenantPur
 	lease.Spec.LeaseDurationSeconds = ptr.To(int32(healthWindow(owner) / time.Second))
 	lease.Spec.AcquireTime = &now
 	lease.Spec.RenewTime = &now
+}
+
+// precedes tells whether the claim's holder is older than other's, by the
+// order of the election (older).
+func (c *tenantClaim) precedes(other *tenantClaim) bool {
+	return earlier(c.created, other.created, c.uid, other.uid)
 }
 
 // isClaimRace tells whether a Lease write lost to another writer.

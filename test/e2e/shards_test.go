@@ -62,19 +62,26 @@ func TestShardsSplitTheFleet(t *testing.T) {
 	f := startShardFleet(t)
 
 	// Every policy converges, each written by the one shard its label names.
-	f.waitAll(t, "cold start", func(p *v1.TenantPurchasePolicy) bool { return isReady(p) || p.Name == "cross-new" && isConflictLost(p) })
+	// The tenant shared across shards is claimed by the newer policy (shard
+	// c): the older one (shard a) starts suspended.
+	f.waitAll(t, "cold start", func(p *v1.TenantPurchasePolicy) bool { return isReady(p) || p.Name == "cross-old" && isSuspended(p) })
 	f.expectWritersMatchLabels(t)
-
-	// A tenant with a policy in shard a and a newer one in shard c (another
-	// namespace): one owner across shards.
-	// When shard c ran the newer policy before shard a's first run of the
-	// older one authenticated, the newer claimed the tenant and the older
-	// took it back; the newer, which no shard-a event wakes, learns it at
-	// its next run (asked for here rather than waiting out its interval).
-	if newer := f.policy(t, shardNamespace2, "cross-new"); isReady(newer) {
-		f.requestReconcile(t, newer)
-		f.waitAll(t, "the newer policy's next run", func(p *v1.TenantPurchasePolicy) bool { return p.Name != "cross-new" || isConflictLost(p) })
+	if got := f.leaseHolder(t, f.policy(t, shardNamespace2, "cross-new").Spec.TenantID); got != shardNamespace2+"/cross-new" {
+		t.Fatalf("with the older policy suspended the tenant's Lease names %q, want %s/cross-new", got, shardNamespace2)
 	}
+
+	// One owner across shards: the older policy, resumed, takes the tenant
+	// back, and the newer, which no shard-a event reaches, learns it from
+	// the Lease at once (its interval is an hour; nothing else runs it).
+	older := f.policy(t, shardNamespace, "cross-old")
+	resume := client.MergeFrom(older.DeepCopy())
+	older.Spec.Suspend = false
+	if err := f.env.Client.Patch(ctx, older, resume); err != nil {
+		t.Fatal(err)
+	}
+	f.waitAll(t, "the older policy takes the tenant back", func(p *v1.TenantPurchasePolicy) bool {
+		return p.Name != "cross-new" && isReady(p) || p.Name == "cross-new" && isConflictLost(p)
+	})
 	older, newer := f.policy(t, shardNamespace, "cross-old"), f.policy(t, shardNamespace2, "cross-new")
 	if !isReady(older) || !isConflictLost(newer) {
 		t.Fatalf("cross-shard tenant: the older policy (shard a) must own it and the newer (shard c) lose: %s, %s", summary(older), summary(newer))
@@ -100,12 +107,11 @@ func TestShardsSplitTheFleet(t *testing.T) {
 	f.expectNothingLost(t, before, drifted)
 	f.expectWritersMatchLabels(t)
 
-	// The owner in shard a leaves; the loser in shard c, which no shard-a
-	// event wakes, takes over at its next run.
+	// The owner in shard a leaves and names the loser in shard c its heir in
+	// the Lease, which runs the heir at once.
 	if err := f.env.Client.Delete(ctx, older); err != nil {
 		t.Fatal(err)
 	}
-	f.requestReconcile(t, newer)
 	f.waitAll(t, "handover across shards", func(p *v1.TenantPurchasePolicy) bool { return p.Name != "cross-new" || isReady(p) })
 	if got := f.leaseHolder(t, newer.Spec.TenantID); got != shardNamespace2+"/cross-new" {
 		t.Errorf("after the handover the Lease names %q, want %s/cross-new", got, shardNamespace2)
@@ -213,6 +219,7 @@ func (f *shardFleet) createFleet(t *testing.T) {
 		}
 	}
 	oldest := policy(shardNamespace, "cross-old", cross, "a")
+	oldest.Spec.Suspend = true // resumed by the test, to take the tenant from the newer
 	create(oldest)
 	for _, p := range policies {
 		create(p)
@@ -556,18 +563,6 @@ func (f *shardFleet) leaseHolder(t *testing.T, tenantID string) string {
 	return *l.Spec.HolderIdentity
 }
 
-func (f *shardFleet) requestReconcile(t *testing.T, p *v1.TenantPurchasePolicy) {
-	t.Helper()
-	patch := client.MergeFrom(p.DeepCopy())
-	if p.Annotations == nil {
-		p.Annotations = map[string]string{}
-	}
-	p.Annotations[v1.RequestedAtAnnotation] = time.Now().Format(time.RFC3339Nano)
-	if err := f.env.Client.Patch(context.Background(), p, patch); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func isReady(p *v1.TenantPurchasePolicy) bool {
 	return p.Status.ObservedGeneration == p.Generation && meta.IsStatusConditionTrue(p.Status.Conditions, v1.ReadyCondition)
 }
@@ -575,6 +570,11 @@ func isReady(p *v1.TenantPurchasePolicy) bool {
 func isConflictLost(p *v1.TenantPurchasePolicy) bool {
 	c := meta.FindStatusCondition(p.Status.Conditions, v1.StalledCondition)
 	return p.Status.ObservedGeneration == p.Generation && c != nil && c.Status == metav1.ConditionTrue && c.Reason == v1.ReasonConflictLost
+}
+
+func isSuspended(p *v1.TenantPurchasePolicy) bool {
+	c := meta.FindStatusCondition(p.Status.Conditions, v1.ReadyCondition)
+	return p.Status.ObservedGeneration == p.Generation && c != nil && c.Reason == v1.ReasonSuspended
 }
 
 func summary(p *v1.TenantPurchasePolicy) string {
