@@ -49,6 +49,8 @@ var (
 		{"coordination.k8s.io/leases", "create", "record a tenant's first owner"},
 		{"coordination.k8s.io/leases", "update", "record a new owner (optimistic lock)"},
 		{"coordination.k8s.io/leases", "delete", "remove the Lease of an owner deleted with no heir"},
+		{"coordination.k8s.io/leases", "list", "cache the tenant Leases, which every shard shares"},
+		{"coordination.k8s.io/leases", "watch", "run a policy whose ownership another shard changed, at once"},
 	}
 	// clusterGrants are cluster-scoped by nature.
 	clusterGrants = []struct{ resource, verb, why string }{
