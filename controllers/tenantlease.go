@@ -25,15 +25,16 @@ import (
 
 // RBAC: get, list, watch, create, update and delete on leases in the
 // controller's own namespace, from config/rbac/ownership_role.yaml (and the
-// chart's -ownership Role). Not a +kubebuilder:rbac marker: a marker's namespace is
-// fixed at generation time, and a second (Role) document in the generated
-// role.yaml could not follow the install's namespace in the chart.
+// chart's -ownership Role). Not a +kubebuilder:rbac marker: a marker's
+// namespace is fixed at generation time, and a second (Role) document in the
+// generated role.yaml could not follow the install's namespace in the chart.
 
 // Annotations and labels of a tenant Lease. spec.holderIdentity is the
 // owner's namespace/name; the annotations pin its UID and creationTimestamp
 // so a policy deleted and re-created under the same name is another one,
-// and name the leaving owner that made it its heir (none when the owner
-// claimed the tenant in its own run).
+// and name the policy whose run elected it when that was another one (a
+// leaving owner naming its heir; none when the owner claimed the tenant in
+// its own run).
 const (
 	leaseHolderUID     = "ownership.tenantpolicy.io/holder-uid"
 	leaseHolderCreated = "ownership.tenantpolicy.io/holder-created"
@@ -65,8 +66,9 @@ type tenantClaim struct {
 	// renewed is when the holder was last known to have synced with the
 	// tenant, as written with the claim (its status may not show it yet).
 	renewed metav1.Time
-	// namedBy is the leaving owner (namespace/name) that named the holder
-	// its heir; empty when the holder claimed the tenant in its own run.
+	// namedBy is the policy (namespace/name) whose run elected the holder,
+	// typically a leaving owner naming its heir; empty when the holder
+	// claimed the tenant in its own run.
 	namedBy string
 }
 
