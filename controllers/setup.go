@@ -203,12 +203,11 @@ func (r *TenantPurchasePolicyReconciler) tenantLeaseEvents() handler.EventHandle
 // leaseWakes is the policy a tenant Lease changing hands concerns, other
 // than the one whose run wrote it: a holder another policy's run elected
 // (the heir a leaving owner named), or the holder an older policy took the
-// tenant back from (a newer one that
-// claimed it while the older had not run yet), which learns it lost. A
-// policy that took the tenant from an owner that was no longer healthy
-// concerns nobody: that owner learns it at its next run, as it would alone,
-// and is not handed an extra run to take the tenant back in the middle of
-// the new owner's writes.
+// tenant back from (a newer one that claimed it while the older had not run
+// yet), which learns it lost. A policy that took the tenant from an owner
+// that was no longer healthy concerns nobody: that owner learns it at its
+// next run, as it would alone, and is not handed an extra run to take the
+// tenant back in the middle of the new owner's writes.
 func leaseWakes(before, after client.Object) (types.NamespacedName, bool) {
 	was, okWas := before.(*coordinationv1.Lease)
 	is, okIs := after.(*coordinationv1.Lease)
