@@ -28,13 +28,13 @@ func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
 	p.Spec.DeletionPolicy = v1.DeletionRestore
 
 	conflicts := 0
-	funcs := interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	funcs := interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 		if _, writes := tenant.snapshot(); len(writes) > 0 && conflicts == 0 {
 			conflicts++
 			return apierrors.NewConflict(schema.GroupResource{Group: v1.GroupVersion.Group, Resource: "tenantpurchasepolicies"}, obj.GetName(),
 				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
-		return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		return c.SubResource(sub).Update(ctx, obj, opts...)
 	}}
 	fc := newFakeCluster(t, map[string]*fakeTenant{tenantLower: tenant}, funcs, p)
 	var atFirstWrite map[string]string
@@ -99,9 +99,9 @@ func TestAdoptionSnapshotOnlyBeforeAWrite(t *testing.T) {
 			p := testPolicy("contoso", tenantLower, time.Now())
 			p.Spec.Mode = tc.mode
 			patches := 0
-			funcs := interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+			funcs := interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 				patches++
-				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+				return c.SubResource(sub).Update(ctx, obj, opts...)
 			}}
 			fc := newFakeCluster(t, map[string]*fakeTenant{tenantLower: newFakeTenant(tc.tenant)}, funcs, p)
 			got, err := fc.reconcile(p)

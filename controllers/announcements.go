@@ -21,11 +21,11 @@ import (
 // An announcement is the Event of a fact that happens once and that status
 // records, so no later run tells it again: a user's own purchase, its
 // handover verdict, its refund window closing, the adoption. The recorder
-// posts Events asynchronously, after the status patch; a controller killed
+// posts Events asynchronously, after the status write; a controller killed
 // in between (SIGKILL, OOM, a lost node) would lose the only telling.
-// So an announcement is created synchronously, before the status patch that
+// So an announcement is created synchronously, before the status write that
 // records the fact, under a name derived from the policy's UID and the
-// fact: a run repeated after a lost status patch (conflict, crash) finds it
+// fact: a run repeated after a lost status write (conflict, crash) finds it
 // already there and tells nothing twice.
 type announcement struct {
 	eventNote

@@ -35,13 +35,13 @@ func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
 	p.Spec.Subscriptions.Track = nil
 	var fc *fakeCluster
 	patches, atFirstPatch := 0, -1
-	funcs := interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	funcs := interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 		if patches++; patches == 1 {
 			atFirstPatch = len(fc.events(v1.EventSelfServicePurchase))
 			return apierrors.NewConflict(schema.GroupResource{Group: v1.GroupVersion.Group, Resource: "tenantpurchasepolicies"}, obj.GetName(),
 				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
-		return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		return c.SubResource(sub).Update(ctx, obj, opts...)
 	}}
 	fc = newFakeCluster(t, map[string]*fakeTenant{tenantLower: tenant}, funcs, p)
 	fc.r.Directory = fixedDirectory{steady.directory()}

@@ -5,11 +5,11 @@ import (
 )
 
 // boundStatus keeps status within the bounds the CRD states (v1.Max*), so
-// the API server never refuses a status patch (422) over something
+// the API server never refuses a status write (422) over something
 // Microsoft answered: an entry of a keyed list whose key repeats is dropped
 // (the first one stays), as is one whose key is empty or too long to be
 // stored; lists are capped and strings cut to their length. It runs right
-// before every status patch; act already keeps products within bounds and
+// before every status write; act already keeps products within bounds and
 // counts what it could not record (summary.productsDropped).
 func boundStatus(st *v1.TenantPurchasePolicyStatus) {
 	st.Products = boundEntries(st.Products, v1.MaxProducts)

@@ -117,7 +117,7 @@ func TestActKeepsProductsWithinStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		recordStatus(s, computeOutcome(s))
-		if err := fc.r.patchStatus(context.Background(), s); err != nil {
+		if err := fc.r.writeStatus(context.Background(), s); err != nil {
 			t.Fatalf("run %d: %v", run, err)
 		}
 		got := fc.get(p)

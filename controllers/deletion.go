@@ -13,7 +13,7 @@ import (
 // A policy being deleted runs through the same Reconcile and finish as any
 // other run, with deleteSteps. deletionOutcome (outcome.go) decides from
 // their result whether the finalizer goes; finish releases it after the
-// status patch.
+// status write.
 
 // maxRestoreAttempts is how many deletion attempts may fail for a reason
 // retrying cannot fix (restoreBlocked) before the finalizer is released

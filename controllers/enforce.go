@@ -80,7 +80,7 @@ type change struct {
 // everything observed.
 //
 // Sets status.products, status.offerTypes, status.driftHistory, counters
-// (and, before the first write of an adoption, patches status once more:
+// (and, before the first write of an adoption, writes status once more:
 // recordAdoption).
 func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) error {
 	p := s.policy
@@ -121,9 +121,9 @@ func (r *TenantPurchasePolicyReconciler) act(ctx context.Context, s *syncState) 
 
 // recordAdoption writes the adoption values to status before the first
 // write that changes an adopted product, so that no failure after the write
-// (a status patch that loses a conflict with a GitOps tool, a crash, a lost
+// (a status write that loses a conflict with a GitOps tool, a crash, a lost
 // leadership) can make a later run adopt the values this policy wrote, and
-// Restore put those back. This is the one extra status patch, at adoption
+// Restore put those back. This is the one extra status write, at adoption
 // only; the Adopted announcement precedes it. Without such a write (Observe
 // mode, nothing differs) adoption is recorded and announced with the run's
 // status, as usual.
@@ -138,7 +138,7 @@ func (r *TenantPurchasePolicyReconciler) recordAdoption(ctx context.Context, s *
 	st.Products = snapshot(st.Products, products)
 	st.OfferTypes = snapshot(st.OfferTypes, offers)
 	r.announceAll(ctx, s)
-	if err := r.patchStatus(ctx, s); err != nil {
+	if err := r.writeStatus(ctx, s); err != nil {
 		return fmt.Errorf("recording the adoption values before the first write: %w", err)
 	}
 	return nil

@@ -26,7 +26,7 @@ const (
 	// until the spec changes.
 	outcomeSuspended outcomeKind = "suspended"
 	// outcomeDeleted: deletionPolicy is done (or given up): Ready=False
-	// reason Deleting, and the finalizer is released after the status patch.
+	// reason Deleting, and the finalizer is released after the status write.
 	outcomeDeleted outcomeKind = "deleted"
 )
 

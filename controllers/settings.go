@@ -8,7 +8,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tenantpolicy/purchase-policy-controller/api/v1alpha1"
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
@@ -75,7 +74,7 @@ type settingChange struct {
 //
 // Sets status.tenantSettings, status.driftHistory, counters and (through
 // recordStatus) TenantSettingsDegraded; before the first write of an
-// adopted setting patches status once more with the adoption values.
+// adopted setting writes status once more with the adoption values.
 func (r *TenantPurchasePolicyReconciler) reconcileTenantSettings(ctx context.Context, s *syncState) error {
 	p := s.policy
 	out := &settingsOutcome{}
@@ -307,7 +306,7 @@ func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Co
 	}
 	s.announceSettingsAdoption(changes)
 	r.announceAll(ctx, s)
-	if err := r.Client.Status().Patch(ctx, snap, client.MergeFromWithOptions(from, client.MergeFromWithOptimisticLock{})); err != nil {
+	if err := r.Client.Status().Update(ctx, snap); err != nil {
 		return fmt.Errorf("recording the tenant settings' adoption values before the first write: %w", err)
 	}
 	s.written = snap.DeepCopy()

@@ -13,7 +13,7 @@ import (
 
 // recordStatus derives everything status shows from what the steps found
 // and the run's outcome. It runs once per reconcile, right before the single
-// status patch.
+// status write.
 func recordStatus(s *syncState, o outcome) {
 	st := &s.policy.Status
 	st.ObservedGeneration = s.policy.Generation

@@ -38,8 +38,8 @@ var _ = Describe("hardening", func() {
 			}
 			return nil
 		}
-		statusPatchFault.Store(&fault)
-		DeferCleanup(func() { statusPatchFault.Store(nil) })
+		statusWriteFault.Store(&fault)
+		DeferCleanup(func() { statusWriteFault.Store(nil) })
 		createPolicy(p)
 
 		got := waitReady(p)

@@ -41,9 +41,9 @@ var (
 	// controllerLog keeps everything the controller logged, to prove no
 	// secret reaches the logs.
 	controllerLog testsupport.SyncBuffer
-	// statusPatchFault, when set, may refuse a status patch of the
+	// statusWriteFault, when set, may refuse a status write of the
 	// controller (return an error) before it reaches the API server.
-	statusPatchFault atomic.Pointer[func(client.Object) error]
+	statusWriteFault atomic.Pointer[func(client.Object) error]
 	// apiLog records every request the controller sends the API server.
 	apiLog requestLog
 )
@@ -103,21 +103,21 @@ func newManager() (ctrl.Manager, *controllers.TenantPurchasePolicyReconciler) {
 	return mgr, r
 }
 
-// faultyStatus is the controller's client, with its status patches passed
-// through statusPatchFault.
+// faultyStatus is the controller's client, with its status writes passed
+// through statusWriteFault.
 type faultyStatus struct{ client.Client }
 
 func (c faultyStatus) Status() client.SubResourceWriter { return faultyWriter{c.Client.Status()} }
 
 type faultyWriter struct{ client.SubResourceWriter }
 
-func (w faultyWriter) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	if fault := statusPatchFault.Load(); fault != nil {
+func (w faultyWriter) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	if fault := statusWriteFault.Load(); fault != nil {
 		if err := (*fault)(obj); err != nil {
 			return err
 		}
 	}
-	return w.SubResourceWriter.Patch(ctx, obj, patch, opts...)
+	return w.SubResourceWriter.Update(ctx, obj, opts...)
 }
 
 var _ = AfterSuite(func() {

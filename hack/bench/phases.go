@@ -221,7 +221,7 @@ func (b *bench) costs(ctx context.Context, p *phase, before snapshot, tally *aud
 	if m, err := b.scrape(ctx); err == nil && before.metrics != nil {
 		p.Reconciles, p.ReconcilesFrom = int(m.Reconciles-before.metrics.Reconciles), metricReconciles
 	} else {
-		p.Reconciles, p.ReconcilesFrom = tally.Requests["patch tenantpurchasepolicies/status"], "status patches (audit log)"
+		p.Reconciles, p.ReconcilesFrom = tally.Requests[statusWrite], "status writes (audit log)"
 	}
 	p.APIServer = apiReport{Requests: tally.Requests, PerReconcile: map[string]float64{}, Failed: tally.Failed, Latency: map[string]quantiles{}}
 	for k, d := range tally.latency {

@@ -136,6 +136,9 @@ func (b *bench) printTable(out io.Writer) {
 		if c.SmallStatusPatchesPerSec > 0 {
 			fmt.Fprintf(out, "            the same status patch on a policy with an empty status: %.0f/s\n", c.SmallStatusPatchesPerSec)
 		}
+		if c.StatusUpdatesPerSec > 0 {
+			fmt.Fprintf(out, "            a status update (the controller's write) instead of the patch: %.0f/s\n", c.StatusUpdatesPerSec)
+		}
 	}
 	if o := r.Objects; o != nil {
 		fmt.Fprintf(out, "policy:     %.1f KiB as stored after cold (status %.1f KiB, managedFields %.1f KiB), mean of %d\n",
@@ -196,10 +199,14 @@ func (b *bench) printMicrosoft(out io.Writer) {
 	}
 }
 
+// statusWrite is the controller's status write (an update of the status
+// subresource), one per reconcile.
+const statusWrite = "update tenantpurchasepolicies/status"
+
 // requestRoles says what the controller's requests are for.
 var requestRoles = map[string]string{
-	"patch tenantpurchasepolicies":                 " (finalizer)",
-	"patch tenantpurchasepolicies/status":          " (status; twice at adoption: the snapshot first)",
+	"patch tenantpurchasepolicies": " (finalizer)",
+	statusWrite:                    " (status; twice at adoption: the snapshot first)",
 	"list tenantpurchasepolicies (field selector)": " (ownership, uncached)",
 	"get leases (tenant)":                          " (ownership)",
 	"create leases (tenant)":                       " (ownership, a tenant's first owner)",

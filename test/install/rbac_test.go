@@ -18,7 +18,7 @@ var (
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "get", "a loser reads the owner its tenant's Lease names (uncached: another shard's or namespace's)"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "watch", "the informer"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "patch", "add and remove the finalizer (a merge patch of metadata.finalizers)"},
-		{"commerce.tenantpolicy.io/tenantpurchasepolicies/status", "patch", "the one status patch per reconcile"},
+		{"commerce.tenantpolicy.io/tenantpurchasepolicies/status", "update", "the one status write per reconcile (a whole update, optimistic lock)"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "get", "a policy set reads a child's name uncached before creating it, so it never takes over a policy it does not own"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "create", "a policy set creates its children (server-side apply)"},
 		{"commerce.tenantpolicy.io/tenantpurchasepolicies", "delete", "a policy set prunes the children of tenants that left, and deletes them with the set"},
