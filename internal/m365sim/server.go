@@ -106,6 +106,7 @@ type Server struct {
 	serverCert tls.Certificate
 	signingKey *rsa.PrivateKey
 	keyID      string
+	verified   verifiedTokens // access tokens whose signature checked out
 
 	idMu sync.Mutex
 	rng  *rand.Rand

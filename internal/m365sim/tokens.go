@@ -1,10 +1,13 @@
 package m365sim
 
 import (
+	"crypto/sha256"
 	"errors"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -117,16 +120,59 @@ var (
 func (s *Server) parseAccessToken(r *http.Request) (*accessClaims, error) {
 	h := r.Header.Get("Authorization")
 	scheme, raw, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" { // the scheme is case-insensitive (RFC 9110)
+	raw = strings.TrimSpace(raw)
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" { // the scheme is case-insensitive (RFC 9110)
 		return nil, errNoToken
 	}
+	key := sha256.Sum256([]byte(raw))
+	if c := s.verified.get(key); c != nil {
+		return c, nil
+	}
 	var c accessClaims
-	_, err := jwt.ParseWithClaims(strings.TrimSpace(raw), &c, func(*jwt.Token) (any, error) { return &s.signingKey.PublicKey, nil },
+	_, err := jwt.ParseWithClaims(raw, &c, func(*jwt.Token) (any, error) { return &s.signingKey.PublicKey, nil },
 		jwt.WithValidMethods([]string{"RS256"}), jwt.WithoutClaimsValidation())
 	if err != nil || c.TenantID == "" {
 		return nil, errBadToken
 	}
+	s.verified.put(key, &c, s.now())
 	return &c, nil
+}
+
+// verifiedTokens remembers the access tokens whose signature checked out,
+// by their SHA-256. A client sends one token with every call for the
+// token's lifetime, and an RSA verification per call was a fifth of the
+// simulator's CPU in the bench, whose cores it shares with the controller
+// and the API server it measures. Only the signature check is remembered:
+// lifetime and audience are checked at every call. Claims are shared, so
+// callers only read them.
+type verifiedTokens struct {
+	mu     sync.Mutex
+	claims map[[sha256.Size]byte]*accessClaims
+	sweep  int // size at which put next drops the expired tokens
+}
+
+func (v *verifiedTokens) get(key [sha256.Size]byte) *accessClaims {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.claims[key]
+}
+
+// put remembers a verified token. The map holds at most twice the tokens
+// still within their lifetime (plus a thousand): once it reaches that size,
+// the expired ones go.
+func (v *verifiedTokens) put(key [sha256.Size]byte, c *accessClaims, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.claims == nil {
+		v.claims = map[[sha256.Size]byte]*accessClaims{}
+	}
+	if len(v.claims) >= v.sweep {
+		maps.DeleteFunc(v.claims, func(_ [sha256.Size]byte, c *accessClaims) bool {
+			return c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Time)
+		})
+		v.sweep = 2*len(v.claims) + 1000
+	}
+	v.claims[key] = c
 }
 
 // expired reports whether the token's lifetime has passed on the simulator's clock.
