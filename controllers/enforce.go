@@ -141,6 +141,7 @@ func (r *TenantPurchasePolicyReconciler) recordAdoption(ctx context.Context, s *
 	if err := r.writeStatus(ctx, s); err != nil {
 		return fmt.Errorf("recording the adoption values before the first write: %w", err)
 	}
+	s.written = s.policy.DeepCopy()
 	return nil
 }
 

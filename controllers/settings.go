@@ -309,7 +309,7 @@ func (r *TenantPurchasePolicyReconciler) snapshotSettingsAdoption(ctx context.Co
 	if err := r.Client.Status().Update(ctx, snap); err != nil {
 		return fmt.Errorf("recording the tenant settings' adoption values before the first write: %w", err)
 	}
-	s.written = snap.DeepCopy()
+	s.written = snap
 	s.policy.ResourceVersion = snap.ResourceVersion
 	for _, c := range changes {
 		c.adopted = false // announced

@@ -222,7 +222,7 @@ func (r *TenantPurchasePolicyReconciler) steps(s *syncState) []step {
 // data and tells nothing, so Events and counters never count twice.
 func (r *TenantPurchasePolicyReconciler) finish(ctx context.Context, s *syncState) (reconcile.Result, error) {
 	// Own context: a run that ran out of time still records why.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
 	defer cancel()
 	o := computeOutcome(s)
 	recordStatus(s, o)
@@ -255,10 +255,10 @@ func logOutcome(ctx context.Context, s *syncState, o outcome) {
 	logf.FromContext(ctx).Info("policy not ready", "tenant", s.policy.Spec.TenantID, "reason", c.Reason, "message", c.Message)
 }
 
-// statusPatchTimeout bounds what finish writes (status, finalizer), which
+// statusWriteTimeout bounds what finish writes (status, finalizer), which
 // runs on its own context so a reconcile that ran out of time still records
 // why.
-const statusPatchTimeout = 10 * time.Second
+const statusWriteTimeout = 10 * time.Second
 
 // writeStatus writes status, kept within the CRD's bounds (boundStatus),
 // whole (an update of the status subresource) with an optimistic lock on
@@ -267,11 +267,7 @@ const statusPatchTimeout = 10 * time.Second
 // it has no patch to apply to the stored object, only the one to decode.
 func (r *TenantPurchasePolicyReconciler) writeStatus(ctx context.Context, s *syncState) error {
 	boundStatus(&s.policy.Status)
-	if err := r.Client.Status().Update(ctx, s.policy); err != nil {
-		return err
-	}
-	s.written = s.policy.DeepCopy()
-	return nil
+	return r.Client.Status().Update(ctx, s.policy)
 }
 
 func (r *TenantPurchasePolicyReconciler) now() time.Time {

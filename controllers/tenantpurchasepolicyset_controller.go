@@ -226,7 +226,7 @@ func (r *TenantPurchasePolicySetReconciler) deleteChildren(ctx context.Context, 
 // changed, optimistic lock, own short context), releases the finalizer of a
 // deleted set, emits the run's Events and schedules the next run.
 func (r *TenantPurchasePolicySetReconciler) finish(ctx context.Context, s *setState) (reconcile.Result, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusPatchTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusWriteTimeout)
 	defer cancel()
 	fleet := summarizeFleet(s)
 	o := computeSetOutcome(s, fleet)
