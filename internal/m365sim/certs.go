@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// initCrypto generates the CA, the serving certificate and the RSA key that
-// signs access tokens.
+// initCrypto generates the CA, the serving certificate, the RSA key that
+// signs ID tokens and the ECDSA key that signs access tokens.
 func (s *Server) initCrypto() error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -72,6 +72,9 @@ func (s *Server) initCrypto() error {
 	}
 	sum := sha256.Sum256(s.signingKey.PublicKey.N.Bytes())
 	s.keyID = base64.RawURLEncoding.EncodeToString(sum[:12])
+	if s.accessKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return fmt.Errorf("generating access token signing key: %w", err)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@
 package m365sim
 
 import (
+	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -104,9 +105,10 @@ type Server struct {
 	caPEM      []byte
 	caPool     *x509.CertPool
 	serverCert tls.Certificate
-	signingKey *rsa.PrivateKey
+	signingKey *rsa.PrivateKey // signs ID tokens; published at the keys endpoint
 	keyID      string
-	verified   verifiedTokens // access tokens whose signature checked out
+	accessKey  *ecdsa.PrivateKey // signs access tokens, which only the simulator reads
+	verified   verifiedTokens    // access tokens whose signature checked out
 
 	idMu sync.Mutex
 	rng  *rand.Rand

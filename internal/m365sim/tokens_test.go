@@ -14,7 +14,9 @@ import (
 
 // TestVerifiedTokensOnlySkipTheSignatureCheck: once a token was accepted, a
 // copy with another tenant in its payload or another signature is still
-// refused, and the accepted one still expires.
+// refused, and the accepted one still expires. The same claims signed with
+// the published ID token key (RS256) are refused too: access tokens have
+// their own key.
 func TestVerifiedTokensOnlySkipTheSignatureCheck(t *testing.T) {
 	f := newFixture(t, func(o *Options) { o.TokenLifetime = 5 * time.Minute })
 	tok := f.licensingToken(t)
@@ -33,6 +35,12 @@ func TestVerifiedTokensOnlySkipTheSignatureCheck(t *testing.T) {
 	if err := json.Unmarshal(payload, &claims); err != nil {
 		t.Fatal(err)
 	}
+	rs := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims(claims))
+	rs.Header["kid"] = f.sim.keyID
+	withIDKey, err := rs.SignedString(f.sim.signingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	claims["tid"] = "00000000-0000-0000-0000-000000000001"
 	other, err := json.Marshal(claims)
 	if err != nil {
@@ -43,6 +51,7 @@ func TestVerifiedTokensOnlySkipTheSignatureCheck(t *testing.T) {
 	for name, forged := range map[string]string{
 		"another tenant, same signature": parts[0] + "." + base64.RawURLEncoding.EncodeToString(other) + "." + parts[2],
 		"another signature":              parts[0] + "." + parts[1] + "." + string(sig),
+		"signed with the ID token key":   withIDKey,
 	} {
 		r := f.do(t, "GET", products, forged, nil, nil)
 		if r.status != http.StatusUnauthorized || r.json(t)["reason"] != errBadToken.Error() {
