@@ -16,12 +16,12 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365/licensing"
 )
 
-// TestAdoptionValuesSurviveALostStatusPatch: the first run's status patch
+// TestAdoptionValuesSurviveALostStatusWrite: the first run's status write
 // loses a conflict (a GitOps tool wrote the object) right after the PUTs.
 // The adoption values were recorded before the first PUT, so the next run
 // still holds the tenant's original values, the Adopted Event was sent once,
 // and Restore on deletion puts the original values back, not the policy's.
-func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
+func TestAdoptionValuesSurviveALostStatusWrite(t *testing.T) {
 	original := map[string]string{"A": "Enabled", "B": "Disabled", "C": "OnlyTrialsWithoutPaymentMethod"}
 	tenant := newFakeTenant(map[string]string{"A": "Enabled", "B": "Disabled", "C": "OnlyTrialsWithoutPaymentMethod"})
 	p := testPolicy("contoso", tenantLower, time.Now())
@@ -49,7 +49,7 @@ func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
 		t.Fatalf("first run: %v", err)
 	}
 	if conflicts != 1 {
-		t.Fatalf("the status patch after the PUTs was not refused (%d conflicts): the test proves nothing", conflicts)
+		t.Fatalf("the status write after the PUTs was not refused (%d conflicts): the test proves nothing", conflicts)
 	}
 	if !cmp.Equal(atFirstWrite, original) {
 		t.Errorf("at the first PUT the API server held adoption values %v, want %v", atFirstWrite, original)
@@ -63,7 +63,7 @@ func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
 		t.Fatalf("second run: %v", err)
 	}
 	if diff := cmp.Diff(original, adoptedValues(got)); diff != "" {
-		t.Errorf("after the lost patch, adoption values (-tenant's original +recorded):\n%s", diff)
+		t.Errorf("after the lost write, adoption values (-tenant's original +recorded):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"Normal Adopted: adopted 3 products of tenant " + tenantLower + "; 2 differed from the policy: A, C"}, fc.events(v1.EventAdopted)); diff != "" {
 		t.Errorf("Adopted Events (-want +got):\n%s", diff)
@@ -84,8 +84,8 @@ func TestAdoptionValuesSurviveALostStatusPatch(t *testing.T) {
 }
 
 // TestAdoptionSnapshotOnlyBeforeAWrite keeps the request floor of status
-// patches: a policy that adopts without writing (Observe mode, nothing
-// differs) patches status once per run, as every run does.
+// writes: a policy that adopts without writing (Observe mode, nothing
+// differs) writes status once per run, as every run does.
 func TestAdoptionSnapshotOnlyBeforeAWrite(t *testing.T) {
 	cases := map[string]struct {
 		mode   v1.Mode
@@ -98,9 +98,9 @@ func TestAdoptionSnapshotOnlyBeforeAWrite(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := testPolicy("contoso", tenantLower, time.Now())
 			p.Spec.Mode = tc.mode
-			patches := 0
+			writes := 0
 			funcs := interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-				patches++
+				writes++
 				return c.SubResource(sub).Update(ctx, obj, opts...)
 			}}
 			fc := newFakeCluster(t, map[string]*fakeTenant{tenantLower: newFakeTenant(tc.tenant)}, funcs, p)
@@ -108,8 +108,8 @@ func TestAdoptionSnapshotOnlyBeforeAWrite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if patches != 1 {
-				t.Errorf("%d status patches in the adopting run, want 1", patches)
+			if writes != 1 {
+				t.Errorf("%d status writes in the adopting run, want 1", writes)
 			}
 			if adoptedValues(got)["A"] != tc.tenant["A"] {
 				t.Errorf("adoption not recorded: %+v", got.Status.Products)

@@ -23,21 +23,21 @@ type fixedDirectory struct{ d TenantDirectory }
 
 func (f fixedDirectory) For(string, azcore.TokenCredential) TenantDirectory { return f.d }
 
-// TestPurchaseAnnouncedOnceAcrossALostStatusPatch: a user's purchase is
-// told once, even when the controller dies right after the status patch
+// TestPurchaseAnnouncedOnceAcrossALostStatusWrite: a user's purchase is
+// told once, even when the controller dies right after the status write
 // that records it (the recorder's asynchronous post would be lost with the
-// process) or loses that patch (the run is repeated and detects the
-// purchase again). The Event is in the API server before the status patch,
+// process) or loses that write (the run is repeated and detects the
+// purchase again). The Event is in the API server before the status write,
 // and the repeated run creates no second one.
-func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
+func TestPurchaseAnnouncedOnceAcrossALostStatusWrite(t *testing.T) {
 	tenant := newFakeTenant(map[string]string{"A": "Disabled"})
 	p := testPolicy("contoso", tenantLower, time.Now())
 	p.Spec.Subscriptions.Track = nil
 	var fc *fakeCluster
-	patches, atFirstPatch := 0, -1
+	writes, atFirstWrite := 0, -1
 	funcs := interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-		if patches++; patches == 1 {
-			atFirstPatch = len(fc.events(v1.EventSelfServicePurchase))
+		if writes++; writes == 1 {
+			atFirstWrite = len(fc.events(v1.EventSelfServicePurchase))
 			return apierrors.NewConflict(schema.GroupResource{Group: v1.GroupVersion.Group, Resource: "tenantpurchasepolicies"}, obj.GetName(),
 				errors.New("the object has been modified; please apply your changes to the latest version and try again"))
 		}
@@ -49,8 +49,8 @@ func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
 	if _, err := fc.reconcile(p); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
-	if atFirstPatch != 1 {
-		t.Errorf("at the status patch recording the purchase, %d SelfServicePurchase Events were in the API server, want 1: a crash right after the patch loses it", atFirstPatch)
+	if atFirstWrite != 1 {
+		t.Errorf("at the status write recording the purchase, %d SelfServicePurchase Events were in the API server, want 1: a crash right after the write loses it", atFirstWrite)
 	}
 	for run := 2; run <= 3; run++ {
 		if _, err := fc.reconcile(p); err != nil {
@@ -63,7 +63,7 @@ func TestPurchaseAnnouncedOnceAcrossALostStatusPatch(t *testing.T) {
 	}
 	ev := fc.events(v1.EventSelfServicePurchase)
 	if len(ev) != 1 || !strings.Contains(ev[0], "user "+erinID+" bought 1 Microsoft_365_Copilot seat(s)") {
-		t.Errorf("SelfServicePurchase Events after a lost status patch and two more runs: %q, want erin's purchase once", ev)
+		t.Errorf("SelfServicePurchase Events after a lost status write and two more runs: %q, want erin's purchase once", ev)
 	}
 	var list eventsv1.EventList
 	if err := fc.c.List(context.Background(), &list); err != nil {

@@ -98,7 +98,7 @@ func TestAct(t *testing.T) {
 			wantWrites: []string{"A=Disabled"},
 		},
 		"adoption in Observe": {
-			reason:      "nothing is written, so the Adopted Event waits for the run's status patch",
+			reason:      "nothing is written, so the Adopted Event waits for the run's status write",
 			mode:        v1.ModeObserve,
 			tenant:      []licensing.Item{item("A", "Enabled")},
 			write:       failsOn("A", errUnexpectedWrite),

@@ -95,7 +95,7 @@ func TestOutcome(t *testing.T) {
 			want: map[string]string{"Ready": "True/Suspended"}, label: "suspended",
 		},
 		"deleted with Orphan": {
-			reason:   "Orphan has nothing to do: the finalizer goes after the status patch",
+			reason:   "Orphan has nothing to do: the finalizer goes after the status write",
 			deleting: true, deletionPolicy: v1.DeletionOrphan,
 			want: map[string]string{"Ready": "False/Deleting"}, label: "deleting", release: true,
 		},

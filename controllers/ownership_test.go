@@ -163,7 +163,7 @@ func TestElectOwner(t *testing.T) {
 			want:   "working",
 		},
 		"claim renews a new owner": {
-			reason: "an owner whose first status patch has not landed yet is healthy by the sync its Lease recorded",
+			reason: "an owner whose first status write has not landed yet is healthy by the sync its Lease recorded",
 			others: []v1.TenantPurchasePolicy{policyWith(claimant("old", "u-0", electT0), syncedAt(nil))},
 			self:   claimant("new", "u-5", t1),
 			claim:  &tenantClaim{uid: "u-0", renewed: metav1.NewTime(electNow)},

@@ -22,7 +22,7 @@ import (
 var _ = Describe("hardening", func() {
 	const enabled, disabled, trials = m365sim.PolicyEnabled, m365sim.PolicyDisabled, "OnlyTrialsWithoutPaymentMethod"
 
-	It("keeps the tenant's original values as adoption values when the status patch after the first PUTs is lost", func() {
+	It("keeps the tenant's original values as adoption values when the status write after the first PUTs is lost", func() {
 		t := newTenant()
 		Expect(sim.SetPolicy(t.ID, pbiProID, disabled)).To(Succeed())
 		Expect(sim.SetPolicy(t.ID, teamsExID, trials)).To(Succeed())
@@ -43,7 +43,7 @@ var _ = Describe("hardening", func() {
 		createPolicy(p)
 
 		got := waitReady(p)
-		Expect(refused.Load()).To(Equal(int32(1)), "the status patch after the PUTs was refused once")
+		Expect(refused.Load()).To(Equal(int32(1)), "the status write after the PUTs was refused once")
 		adopted := map[string]string{}
 		for _, ps := range got.Status.Products {
 			adopted[ps.ProductID] = ps.AdoptedValue
@@ -193,7 +193,7 @@ var _ = Describe("hardening", func() {
 			Expect(sim.InjectFault(t.ID, fault)).To(Succeed())
 			DeferCleanup(sim.ClearFaults, t.ID)
 
-			got := resync(p) // the run's status patch went through
+			got := resync(p) // the run's status write went through
 			Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 			check(got)
 		},

@@ -166,7 +166,7 @@ func graphCalls(t testTenant, route string) int {
 // then counts its Events of reason: a spec asserting that an earlier run
 // emitted nothing more looks after a later run instead of watching a clock.
 // Events are posted asynchronously, milliseconds after the run that emits
-// them; a whole further run (Graph reads and a status patch, then the
+// them; a whole further run (Graph reads and a status write, then the
 // annotation seen handled) takes longer, so an Event an earlier run emitted
 // has arrived by then.
 func eventCountAfterNextRun(p *v1.TenantPurchasePolicy, reason string) int {
