@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,8 @@ type Options struct {
 
 // Provider builds and caches token credentials. It is safe for concurrent use.
 type Provider struct {
-	authority string // origin without trailing slash
+	authority string   // origin without trailing slash
+	origin    *url.URL // authority, parsed: the only origin requests go to
 	http      *http.Client
 	gate      *m365.Gate
 	now       func() time.Time
@@ -105,8 +107,13 @@ func NewProvider(o Options) (*Provider, error) {
 	if err := m365.ValidateOrigin(authority); err != nil {
 		return nil, fmt.Errorf("authority host: %w", err)
 	}
+	origin, err := url.Parse(authority)
+	if err != nil {
+		return nil, fmt.Errorf("authority host: %w", err)
+	}
 	p := &Provider{
 		authority: strings.TrimSuffix(authority, "/"),
+		origin:    origin,
 		http:      o.HTTPClient,
 		gate:      o.Gate,
 		now:       o.Now,
@@ -278,14 +285,61 @@ func (p *Provider) build(m Material, method Method) (azcore.TokenCredential, err
 // pipeline (m365.TenantClient: the gate when the Provider has one, no
 // redirects, capped bodies), reporting transport errors to the calling
 // GetToken. azidentity and MSAL send every request (metadata and token)
-// through it, so no secret, assertion or refresh token follows a redirect.
+// through it, so no secret, assertion or refresh token follows a redirect,
+// and none goes to another origin than the authority (authorityOnly).
 func (p *Provider) httpClientFor(tenant string) *http.Client {
 	c := m365.TenantClient(p.http, tenant, p.gate)
-	c.Transport = &recordingTransport{base: c.Transport}
+	c.Transport = &recordingTransport{base: &authorityOnly{origin: p.origin, base: c.Transport}}
 	return c
+}
+
+// authorityOnly sends a request only to origin, the configured authority.
+// MSAL posts the client secret or assertion to whatever token_endpoint the
+// tenant's OIDC metadata names, checking its issuer but not that endpoint's
+// host; so a request to any other origin (even one the CA trusts) is refused
+// before it leaves, with an InvalidResponse *m365.Error that names the
+// scheme and host only, never the path or query.
+type authorityOnly struct {
+	origin *url.URL
+	base   http.RoundTripper
+}
+
+func (t *authorityOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !sameOrigin(t.origin, req.URL) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, &m365.Error{Kind: m365.InvalidResponse, Reason: m365.CleanText(
+			fmt.Sprintf("Entra's metadata names a token endpoint on another host: %s://%s; not sent",
+				strings.ToLower(req.URL.Scheme), req.URL.Host), m365.MaxReasonLength)}
+	}
+	return t.base.RoundTrip(req)
 }
 
 // tokenURL is the v2 token endpoint of tenant.
 func (p *Provider) tokenURL(tenant string) string {
 	return p.authority + "/" + tenant + "/oauth2/v2.0/token"
+}
+
+// sameOrigin reports whether u has the scheme, host and port of authority:
+// the host compares case-insensitively and a missing port is the scheme's
+// default.
+func sameOrigin(authority, u *url.URL) bool {
+	return strings.EqualFold(authority.Scheme, u.Scheme) &&
+		strings.EqualFold(authority.Hostname(), u.Hostname()) &&
+		portOf(authority) == portOf(u)
+}
+
+// portOf is u's port, or its scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }

@@ -111,13 +111,15 @@ type leanCredential struct {
 // suggests no refresh time: MSAL's own margin.
 const tokenRenewal = 5 * time.Minute
 
-// GetToken returns the scope's token unless it is due for renewal, else
-// acquires one with a fresh azidentity credential.
+// GetToken returns the scope's token unless it is due for renewal or the
+// caller passes a claims challenge (a resource's 401 asking for a token with
+// those claims: the cached one is what it refused), else acquires one with a
+// fresh azidentity credential, which sends the claims to Entra.
 func (c *leanCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	scope := strings.Join(opts.Scopes, " ")
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if tok, ok := c.tokens[scope]; ok && c.now().Before(renewAt(tok)) {
+	if tok, ok := c.tokens[scope]; ok && opts.Claims == "" && c.now().Before(renewAt(tok)) {
 		return tok, nil
 	}
 	inner, err := c.build()

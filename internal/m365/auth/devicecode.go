@@ -32,6 +32,7 @@ const (
 const (
 	codeAuthorizationPending = "authorization_pending"
 	codeSlowDown             = "slow_down"
+	codeExpiredToken         = "expired_token"
 )
 
 // DeviceCodePrompt is what the user must do to sign in: open VerificationURI
@@ -54,8 +55,9 @@ type DeviceSignIn struct {
 // SignInWithDeviceCode runs the device authorization grant for clientID (a
 // public client) in tenant: it asks Entra for a user code (scopes plus
 // offline_access), hands it to show, then polls the token endpoint every
-// interval (5 s more after each slow_down) until the user approves, declines
-// or the code expires, or ctx ends. A refusal is an *m365.Error whose Code
+// interval (5 s more after each slow_down, each poll bounded by the call
+// timeout) until the user approves, declines or the code expires (Entra
+// says so, or its expires_in passes), or ctx ends. A refusal is an *m365.Error whose Code
 // is Entra's (authorization_declined, expired_token, bad_verification_code,
 // invalid_resource, ...); an answer without a refresh token is an error too.
 func (p *Provider) SignInWithDeviceCode(ctx context.Context, tenant, clientID string, scopes []string, show func(DeviceCodePrompt)) (DeviceSignIn, error) {
@@ -71,14 +73,22 @@ func (p *Provider) SignInWithDeviceCode(ctx context.Context, tenant, clientID st
 	show(dc.prompt)
 	form := url.Values{"grant_type": {grantDeviceCode}, "client_id": {clientID}, "device_code": {dc.deviceCode}}
 	interval := dc.interval
+	// The code is dead at its expires_in whatever the endpoint keeps saying
+	// (one more interval lets Entra say so itself).
+	live, cancel := context.WithTimeout(ctx, dc.lifetime+interval)
+	defer cancel()
 	for {
-		if err := wait(ctx, interval); err != nil {
-			return DeviceSignIn{}, err
+		if err := wait(live, interval); err != nil {
+			return DeviceSignIn{}, expiredOr(ctx, err)
 		}
-		body, err := postForm(ctx, hc, p.tokenURL(tenant), form, p.now, dc.deviceCode)
+		pctx, pcancel := context.WithTimeout(live, p.timeout)
+		body, err := postForm(pctx, hc, p.tokenURL(tenant), form, p.now, dc.deviceCode)
+		pcancel()
 		switch e, _ := m365.AsError(err); {
 		case err == nil:
 			return signInOf(body, p.now())
+		case live.Err() != nil:
+			return DeviceSignIn{}, expiredOr(ctx, err)
 		case e != nil && e.Code == codeAuthorizationPending:
 		case e != nil && e.Code == codeSlowDown:
 			interval += slowDownStep
@@ -88,10 +98,22 @@ func (p *Provider) SignInWithDeviceCode(ctx context.Context, tenant, clientID st
 	}
 }
 
+// expiredOr is the error of a flow whose polling ctx ended: the caller's
+// own cancellation (parent done) as is, else the code's lifetime ran out,
+// which Entra would say as expired_token.
+func expiredOr(parent context.Context, err error) error {
+	if parent.Err() != nil {
+		return err
+	}
+	return &m365.Error{Op: opGetToken, Kind: m365.Unauthorized, Code: codeExpiredToken,
+		Reason: "the device code expired before the sign-in was approved"}
+}
+
 // deviceCode is Entra's answer to a device authorization request.
 type deviceCode struct {
 	deviceCode string
 	interval   time.Duration
+	lifetime   time.Duration
 	prompt     DeviceCodePrompt
 }
 
@@ -123,7 +145,7 @@ func (p *Provider) requestDeviceCode(ctx context.Context, hc *http.Client, tenan
 	if !ok {
 		interval = defaultPollInterval
 	}
-	return deviceCode{deviceCode: v.DeviceCode, interval: interval, prompt: DeviceCodePrompt{
+	return deviceCode{deviceCode: v.DeviceCode, interval: interval, lifetime: lifetime, prompt: DeviceCodePrompt{
 		UserCode: v.UserCode, VerificationURI: v.VerificationURI, Message: m365.CleanText(v.Message, m365.MaxReasonLength),
 		ExpiresAt: p.now().Add(lifetime),
 	}}, nil

@@ -3,7 +3,10 @@ package auth
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,5 +187,66 @@ func TestDeviceCodeExpired(t *testing.T) {
 	}
 	if n := len(s.tokenPolls()); n < 2 {
 		t.Errorf("authorization_pending must keep it polling: %d polls", n)
+	}
+}
+
+// pendingEntra answers a device code that expires after lifetimeSeconds,
+// then answers every poll with poll (authorization_pending for ever, or a
+// hang): a misbehaving token endpoint that never says expired_token.
+func pendingEntra(t *testing.T, lifetimeSeconds int, poll http.HandlerFunc) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"device_code": "dc-secret", "user_code": "ABCD-EFGH",
+			"verification_uri": "https://microsoft.com/devicelogin", "expires_in": lifetimeSeconds, "interval": 1})
+	})
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", poll)
+	srv := httptest.NewTLSServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestDeviceCodeEndsWhenTheCodeExpires: the flow ends by itself once the
+// code's expires_in has passed, whatever the token endpoint keeps saying
+// (authorization_pending past expiry: expired_token), and a poll that gets
+// no answer ends at the call timeout (Transient); neither error quotes the
+// device code.
+func TestDeviceCodeEndsWhenTheCodeExpires(t *testing.T) {
+	hung := make(chan struct{})
+	var releaseOnce sync.Once
+	cases := map[string]struct {
+		lifetime int
+		poll     http.HandlerFunc
+		want     m365.Kind
+		code     string
+	}{
+		"pending for ever": {2, func(w http.ResponseWriter, _ *http.Request) {
+			entraError(w, http.StatusBadRequest, codeAuthorizationPending, "AADSTS70016: OAuth 2.0 device flow error. Authorization is pending.")
+		}, m365.Unauthorized, codeExpiredToken},
+		"a poll that hangs": {600, func(http.ResponseWriter, *http.Request) { <-hung }, m365.Transient, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := pendingEntra(t, tc.lifetime, tc.poll)
+			t.Cleanup(func() { releaseOnce.Do(func() { close(hung) }) }) // before the server closes
+			p, err := NewProvider(Options{AuthorityHost: srv.URL, HTTPClient: srv.Client(), CallTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			_, err = p.SignInWithDeviceCode(ctx, testTenant, testClient, []string{testScope}, func(DeviceCodePrompt) {})
+			if took := time.Since(start); took > 7*time.Second {
+				t.Errorf("the flow ran %v (code lifetime %d s, polls every 1 s, call timeout 1 s)", took, tc.lifetime)
+			}
+			e, ok := m365.AsError(err)
+			if !ok || e.Kind != tc.want || e.Code != tc.code {
+				t.Fatalf("want %s %q, got %v", tc.want, tc.code, err)
+			}
+			if strings.Contains(err.Error(), "dc-secret") {
+				t.Errorf("the error quotes the device code: %v", err)
+			}
+		})
 	}
 }

@@ -42,6 +42,9 @@ type fakeEntra struct {
 	// arrived receives one value per token request (buffered), so tests can
 	// wait until a request is in flight.
 	arrived chan struct{}
+	// tokenEndpoint, when set, is the token_endpoint the metadata names
+	// instead of the fake's own.
+	tokenEndpoint string
 }
 
 func newFakeEntra(t *testing.T) *fakeEntra {
@@ -58,9 +61,15 @@ func newFakeEntra(t *testing.T) *fakeEntra {
 
 func (f *fakeEntra) metadata(w http.ResponseWriter, r *http.Request) {
 	base := f.srv.URL + "/" + r.PathValue("tenant")
+	f.mu.Lock()
+	tokenEndpoint := f.tokenEndpoint
+	f.mu.Unlock()
+	if tokenEndpoint == "" {
+		tokenEndpoint = base + "/oauth2/v2.0/token"
+	}
 	writeJSON(w, http.StatusOK, map[string]string{
 		"issuer":                 base + "/v2.0",
-		"token_endpoint":         base + "/oauth2/v2.0/token",
+		"token_endpoint":         tokenEndpoint,
 		"authorization_endpoint": base + "/oauth2/v2.0/authorize",
 		"jwks_uri":               base + "/discovery/v2.0/keys",
 	})
@@ -84,6 +93,13 @@ func (f *fakeEntra) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	respond(w, r.PostForm)
+}
+
+// setTokenEndpoint makes the metadata name endpoint as the token endpoint.
+func (f *fakeEntra) setTokenEndpoint(endpoint string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tokenEndpoint = endpoint
 }
 
 // setRespond replaces the token endpoint's behaviour.

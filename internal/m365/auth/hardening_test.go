@@ -16,8 +16,8 @@ import (
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
 )
 
-// sink is a TLS server a redirect points at; it records the credential form
-// fields that reach it (names only).
+// sink is a TLS server a redirect or a token endpoint points at; it records
+// the credential form fields that reach it (names only).
 type sink struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
@@ -49,7 +49,7 @@ func (s *sink) check(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.hits != 0 {
-		t.Errorf("%d requests reached the redirect target, carrying %v", s.hits, s.fields)
+		t.Errorf("%d requests reached the other host, carrying %v", s.hits, s.fields)
 	}
 }
 
@@ -128,6 +128,82 @@ func TestTokenEndpointRedirectsAreNeverFollowed(t *testing.T) {
 	})
 }
 
+// TestTokenEndpointOnAnotherHostIsRefused: MSAL posts the credential to
+// whatever token_endpoint the tenant's metadata names (it checks the issuer,
+// not that endpoint's host). One on another host, even one the CA trusts,
+// gets no request at all; the error says InvalidResponse and names that
+// host, never the path, the query or the credential.
+func TestTokenEndpointOnAnotherHostIsRefused(t *testing.T) {
+	const assertion = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.sig"
+	cases := map[string]Material{
+		"client secret": secretMaterial(testSecret),
+		"certificate": {TenantID: testTenant, ClientID: testClient,
+			CertificatePEM: newTestCert(t, time.Now().Add(24*time.Hour)).pem},
+		"assertion": {TenantID: testTenant, ClientID: testClient, AssertionKey: "ns/sa",
+			Assertion: func(context.Context) (string, error) { return assertion, nil }},
+	}
+	for name, m := range cases {
+		t.Run(name, func(t *testing.T) {
+			target := newSink(t) // same test CA as the fake Entra
+			f := newFakeEntra(t)
+			const path = "/elsewhere/" + testTenant + "/oauth2/v2.0/token"
+			f.setTokenEndpoint(target.srv.URL + path + "?leak=1")
+			_, err := mustCredential(t, f.provider(t, Options{}), m).GetToken(context.Background(), licensingScope)
+			target.check(t)
+			if err == nil {
+				t.Fatal("GetToken succeeded with a token endpoint on another host")
+			}
+			targetHost := strings.TrimPrefix(target.srv.URL, "https://")
+			if got := viewOf(t, err); got.Kind != m365.InvalidResponse || got.Op != opGetToken || !strings.Contains(got.Reason, targetHost) {
+				t.Errorf("want InvalidResponse naming %s, got %+v", targetHost, got)
+			}
+			if leaked := containsAny(err.Error(), testSecret, assertion, "/elsewhere", "leak=1"); leaked != nil {
+				t.Errorf("error %q quotes %v", err, leaked)
+			}
+			if n := f.tokenRequests.Load(); n != 0 {
+				t.Errorf("%d token requests reached the fake Entra, want 0", n)
+			}
+		})
+	}
+}
+
+// TestSameOrigin: a request may go to the authority's origin only; the host
+// compares case-insensitively and https' default port may be left out.
+func TestSameOrigin(t *testing.T) {
+	cases := map[string]struct {
+		authority, target string
+		want              bool
+	}{
+		"same":                    {"https://login.microsoftonline.com", "https://login.microsoftonline.com/t/oauth2/v2.0/token", true},
+		"host case":               {"https://login.microsoftonline.com", "https://LOGIN.MicrosoftOnline.com/t", true},
+		"explicit default port":   {"https://login.microsoftonline.com", "https://login.microsoftonline.com:443/t", true},
+		"authority with :443":     {"https://login.microsoftonline.com:443", "https://login.microsoftonline.com/t", true},
+		"same IP and port":        {"https://127.0.0.1:8443", "https://127.0.0.1:8443/t", true},
+		"other host":              {"https://login.microsoftonline.com", "https://other-host/t", false},
+		"host with a suffix":      {"https://login.microsoftonline.com", "https://login.microsoftonline.com.evil.example/t", false},
+		"other port":              {"https://127.0.0.1:8443", "https://127.0.0.1:8444/t", false},
+		"port left out":           {"https://127.0.0.1:8443", "https://127.0.0.1/t", false},
+		"plain http, same host":   {"https://login.microsoftonline.com", "http://login.microsoftonline.com/t", false},
+		"http on the https port":  {"https://login.microsoftonline.com", "http://login.microsoftonline.com:443/t", false},
+		"user info is not a host": {"https://login.microsoftonline.com", "https://login.microsoftonline.com@other-host/t", false},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			a, err := url.Parse(tc.authority)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, err := url.Parse(tc.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sameOrigin(a, u); got != tc.want {
+				t.Errorf("sameOrigin(%s, %s) = %v, want %v", tc.authority, tc.target, got, tc.want)
+			}
+		})
+	}
+}
+
 // TestEchoedCredentialsAreNotQuoted: a proxy page in place of Entra's JSON
 // (echoing the posted form) is described, never quoted, whatever its status.
 func TestEchoedCredentialsAreNotQuoted(t *testing.T) {
@@ -176,5 +252,54 @@ func TestTokenLifetimeIsBounded(t *testing.T) {
 				t.Errorf("seconds(%v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 			}
 		})
+	}
+}
+
+// TestClaimsChallengeGetsAFreshToken: a resource that answers 401 with a
+// claims challenge (WWW-Authenticate: Bearer ... claims="...") wants a new
+// token carrying those claims; the Graph SDK asks once with
+// TokenRequestOptions.Claims set. The cached token must not be handed back
+// for it, and Entra must see the claims; a request without claims is
+// served from the cache again.
+func TestClaimsChallengeGetsAFreshToken(t *testing.T) {
+	const claims = `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`
+	f := newFakeEntra(t)
+	var sawClaims []string
+	accept := f.acceptSecret(testSecret)
+	f.setRespond(func(w http.ResponseWriter, form url.Values) {
+		f.mu.Lock()
+		sawClaims = append(sawClaims, form.Get("claims"))
+		f.mu.Unlock()
+		accept(w, form)
+	})
+	cred := mustCredential(t, f.provider(t, Options{}), secretMaterial(testSecret))
+	ctx := context.Background()
+	for range 2 {
+		if _, err := cred.GetToken(ctx, licensingScope); err != nil {
+			t.Fatalf("GetToken: %v", err)
+		}
+	}
+	if n := f.tokenRequests.Load(); n != 1 {
+		t.Fatalf("two GetToken calls sent %d token requests, want 1 (cached)", n)
+	}
+	challenged := licensingScope
+	challenged.Claims = claims
+	if _, err := cred.GetToken(ctx, challenged); err != nil {
+		t.Fatalf("GetToken with claims: %v", err)
+	}
+	if n := f.tokenRequests.Load(); n != 2 {
+		t.Fatalf("a claims challenge sent %d token requests in all, want 2: the cached token was handed back", n)
+	}
+	f.mu.Lock()
+	got := sawClaims[1]
+	f.mu.Unlock()
+	if !strings.Contains(got, `"nbf"`) {
+		t.Errorf("the token request for the challenge carried claims %q, want the challenge's %s", got, claims)
+	}
+	if _, err := cred.GetToken(ctx, licensingScope); err != nil {
+		t.Fatalf("GetToken: %v", err)
+	}
+	if n := f.tokenRequests.Load(); n != 2 {
+		t.Errorf("after the challenge, a plain GetToken sent a token request (%d in all), want the renewed token from the cache", n)
 	}
 }

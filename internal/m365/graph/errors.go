@@ -46,6 +46,9 @@ func (c *Client) classify(ctx context.Context, op, tenantID string, err error, r
 	if ctx.Err() != nil {
 		return m365.FromTransport(op, ctx.Err())
 	}
+	if rec.answeredOK() {
+		return &m365.Error{Op: op, Kind: m365.InvalidResponse, Reason: "a 2xx answer that is not the expected JSON", Err: err}
+	}
 	return &m365.Error{Op: op, Kind: m365.Transient, Reason: "unreadable response", Err: err}
 }
 

@@ -251,6 +251,7 @@ const (
 	reasonForeignNextLink = "@odata.nextLink leaves the Graph endpoint's origin; not followed"
 	reasonRepeatedLink    = "@odata.nextLink repeats an earlier page"
 	reasonTooManyPages    = "paging did not end within %d pages"
+	reasonNoValue         = "a page without its value list"
 )
 
 // pagingError is a listing whose paging cannot be trusted.
@@ -294,6 +295,9 @@ func collect[T any, P page[T]](ctx context.Context, follow func(string) error, f
 		}
 		if any(p) == nil {
 			return nil, info, errEmptyResponse
+		}
+		if p.GetValue() == nil { // "value" missing or null; [] is an empty page
+			return nil, info, pagingError(reasonNoValue)
 		}
 		for _, it := range p.GetValue() {
 			if any(it) == nil {

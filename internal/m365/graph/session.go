@@ -32,16 +32,21 @@ func (s *session) pathParams() map[string]string {
 }
 
 // begin builds the pipeline of one call for tenantID:
-// kiota middlewares (no retry or redirect handler) → recorder → the shared
-// pipeline (m365.Transport: gate, no redirects, capped bodies) → base
-// transport. Tokens are asked for m365.GraphScope with the tenant set, and are
-// only attached to requests for the Graph endpoint's host.
+// kiota middlewares (no retry, redirect or compression handler) → recorder →
+// the shared pipeline (m365.Transport: gate, no redirects, capped bodies) →
+// base transport. Tokens are asked for m365.GraphScope with the tenant set,
+// and are only attached to requests for the Graph endpoint's host.
+//
+// Tokens are asked for without CAE: declaring the CP1 capability promises to
+// handle claims challenges on every credential, which the refresh-token one
+// does not. A 401 with a claims challenge still gets the SDK's one retry with
+// a token asked for with those claims (which app-only credentials honour).
 func (c *Client) begin(tenantID string, cred azcore.TokenCredential) (*session, error) {
 	if cred == nil {
 		return nil, &tokenError{err: &m365.Error{Kind: m365.Unauthorized, Reason: "no credential"}}
 	}
-	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(
-		tenantCredential{tenantID: tenantID, cred: cred}, []string{m365.GraphScope}, []string{c.host})
+	auth, err := kiotaauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHostsAndObservabilityOptionsAndIsCaeEnabled(
+		tenantCredential{tenantID: tenantID, cred: cred}, []string{m365.GraphScope}, []string{c.host}, kiotaauth.ObservabilityOptions{}, false)
 	if err != nil {
 		return nil, err
 	}
@@ -58,18 +63,20 @@ func (c *Client) begin(tenantID string, cred azcore.TokenCredential) (*session, 
 	return &session{adapter: adapter, rec: rec, baseURL: c.baseURL}, nil
 }
 
-// middlewares are the Graph SDK's default middlewares without kiota's retry
-// and redirect handlers: a throttled or failing request comes straight back
-// (the gate has recorded its Retry-After, and the reconciler decides when to
-// try again), and a 3xx is never followed (it would turn a write into a GET
-// and could carry the token to another port of an allowed host).
+// middlewares are the Graph SDK's default middlewares without kiota's retry,
+// redirect and compression handlers: a throttled or failing request comes
+// straight back (the gate has recorded its Retry-After, and the reconciler
+// decides when to try again), a 3xx is never followed (it would turn a write
+// into a GET and could carry the token to another port of an allowed host),
+// and a write's body is the plain JSON Graph documents (the compression
+// handler gzips it, and sends it again uncompressed on a 415).
 func middlewares() []khttp.Middleware {
 	opts := msgraphsdk.GetDefaultClientOptions()
 	all := msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)
 	out := make([]khttp.Middleware, 0, len(all))
 	for _, m := range all {
 		switch m.(type) {
-		case *khttp.RetryHandler, *khttp.RedirectHandler:
+		case *khttp.RetryHandler, *khttp.RedirectHandler, *khttp.CompressionHandler:
 			continue
 		}
 		out = append(out, m)
@@ -133,15 +140,16 @@ const maxErrorBody = 64 << 10
 
 // recorder sits between kiota's middlewares and the gate and keeps what the
 // last request of the call met: a transport error (the gate's refusal
-// included) or a non-2xx response with its body. Errors are classified from
-// this record, whatever kiota's error types keep or lose.
+// included), a non-2xx response with its body, or a 2xx (answered). Errors
+// are classified from this record, whatever kiota's error types keep or lose.
 type recorder struct {
 	next http.RoundTripper
 
-	mu   sync.Mutex
-	err  error
-	resp *http.Response // body already consumed into body
-	body []byte
+	mu       sync.Mutex
+	err      error
+	resp     *http.Response // body already consumed into body
+	body     []byte
+	answered bool // the last response was a 2xx
 }
 
 // RoundTrip sends req and records the outcome; a failed response's body is
@@ -154,6 +162,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if resp.StatusCode < 300 {
 		r.set(nil, nil, nil)
+		r.mu.Lock()
+		r.answered = true
+		r.mu.Unlock()
 		return resp, nil
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -172,7 +183,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 func (r *recorder) set(err error, resp *http.Response, body []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.err, r.resp, r.body = err, resp, body
+	r.err, r.resp, r.body, r.answered = err, resp, body, false
 }
 
 // last returns the recorded outcome of the latest request.
@@ -183,4 +194,15 @@ func (r *recorder) last() (resp *http.Response, body []byte, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.resp, r.body, r.err
+}
+
+// answeredOK tells whether the latest request got a 2xx: an error after it
+// is the answer's, not the network's.
+func (r *recorder) answeredOK() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answered
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/policies"
 
 	"github.com/tenantpolicy/purchase-policy-controller/internal/m365"
@@ -15,8 +14,8 @@ import (
 // The tenant-wide acquisition settings (m365-api.md §5) live on two Graph
 // resources: the authorization policy (v1.0, through the SDK's request
 // builders) and the organisation's apps-and-services settings (beta only,
-// sent through the same request adapter with the beta path by
-// betaAppsAndServices, the one function that knows it is beta).
+// sent through the same request adapter with the beta path, the one path
+// that is beta: appsAndServicesPath).
 
 // Names of the settings calls, used as m365.Error.Op.
 const (
@@ -36,8 +35,8 @@ const (
 	FieldIsOfficeStoreEnabled         = "isOfficeStoreEnabled"
 )
 
-// betaVersionPath is appended to the endpoint origin for the beta resource.
-const betaVersionPath = "/beta"
+// appsAndServicesPath is the beta resource's path from the endpoint origin.
+const appsAndServicesPath = "/beta/admin/appsAndServices"
 
 // authorizationPolicyFields is the $select of GET /policies/authorizationPolicy.
 var authorizationPolicyFields = []string{FieldAllowedToSignUpEmailBasedSubscriptions, FieldAllowEmailVerifiedUsersToJoinOrganization}
@@ -77,31 +76,20 @@ func (t Tenant) GetAuthorizationPolicy(ctx context.Context) (Settings, error) {
 // UpdateAuthorizationPolicy sets the given acquisition settings of the
 // authorization policy (PATCH /v1.0/policies/authorizationPolicy with only
 // those properties; Microsoft answers 204). Needs
-// Policy.ReadWrite.Authorization. Idempotent.
+// Policy.ReadWrite.Authorization. Idempotent. The body is plain JSON of the
+// properties: the SDK's model would add its @odata.type.
 func (t Tenant) UpdateAuthorizationPolicy(ctx context.Context, set Settings) error {
-	c, tenantID := t.c, t.tenantID
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	body := models.NewAuthorizationPolicy()
-	for name, v := range set {
-		switch name {
-		case FieldAllowedToSignUpEmailBasedSubscriptions:
-			body.SetAllowedToSignUpEmailBasedSubscriptions(&v)
-		case FieldAllowEmailVerifiedUsersToJoinOrganization:
-			body.SetAllowEmailVerifiedUsersToJoinOrganization(&v)
-		default:
+	for name := range set {
+		if name != FieldAllowedToSignUpEmailBasedSubscriptions && name != FieldAllowEmailVerifiedUsersToJoinOrganization {
 			return &m365.Error{Op: OpUpdateAuthorizationPolicy, Kind: m365.BadRequest, Reason: "not an authorization policy setting: " + name}
 		}
 	}
-	s, err := c.begin(tenantID, t.cred)
+	body, err := json.Marshal(set)
 	if err != nil {
-		return c.classify(ctx, OpUpdateAuthorizationPolicy, tenantID, err, nil)
+		return err
 	}
-	rb := policies.NewAuthorizationPolicyRequestBuilderInternal(s.pathParams(), s.adapter)
-	if _, err := rb.Patch(ctx, body, nil); err != nil {
-		return c.classify(ctx, OpUpdateAuthorizationPolicy, tenantID, err, s.rec)
-	}
-	return nil
+	_, err = t.send(ctx, OpUpdateAuthorizationPolicy, abs.PATCH, apiVersionPath+"/policies/authorizationPolicy", body)
+	return err
 }
 
 // GetAppsAndServices reads the organisation's apps-and-services settings
@@ -110,7 +98,7 @@ func (t Tenant) UpdateAuthorizationPolicy(ctx context.Context, set Settings) err
 // the entity itself and wrapped in "value"; both are read. A cloud without
 // the resource answers 404 or 400 (see NotOffered).
 func (t Tenant) GetAppsAndServices(ctx context.Context) (Settings, error) {
-	raw, err := t.betaAppsAndServices(ctx, abs.GET, nil)
+	raw, err := t.send(ctx, OpGetAppsAndServices, abs.GET, appsAndServicesPath, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -153,30 +141,26 @@ func (t Tenant) UpdateAppsAndServices(ctx context.Context, set Settings) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.betaAppsAndServices(ctx, abs.PATCH, body)
+	_, err = t.send(ctx, OpUpdateAppsAndServices, abs.PATCH, appsAndServicesPath, body)
 	return err
 }
 
-// betaAppsAndServices is the one call of this package to Graph beta (BETA:
-// the resource exists only there, and beta APIs may change): it sends
-// method to {endpoint}/beta/admin/appsAndServices through the Graph SDK's
-// request adapter, on the same pipeline as every other call (gate, no
-// redirects, capped bodies, token only for the Graph host), and returns the
-// answer's body (nil for 204). Its errors are *m365.Error like every call's.
-func (t Tenant) betaAppsAndServices(ctx context.Context, method abs.HttpMethod, body []byte) ([]byte, error) {
+// send sends method with body (JSON, or none) to path on the endpoint's
+// origin (path starts with the API version: /v1.0 or, for the one beta
+// resource, /beta) through the Graph SDK's request adapter, on the same
+// pipeline as every other call (gate, no redirects, capped bodies, token only
+// for the Graph host), and returns the answer's body (nil for 204). Its
+// errors are *m365.Error like every call's.
+func (t Tenant) send(ctx context.Context, op string, method abs.HttpMethod, path string, body []byte) ([]byte, error) {
 	c, tenantID := t.c, t.tenantID
-	op := OpGetAppsAndServices
-	if method != abs.GET {
-		op = OpUpdateAppsAndServices
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	s, err := c.begin(tenantID, t.cred)
 	if err != nil {
 		return nil, c.classify(ctx, op, tenantID, err, nil)
 	}
-	s.adapter.SetBaseUrl(strings.TrimSuffix(c.baseURL, apiVersionPath) + betaVersionPath)
-	ri := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(method, "{+baseurl}/admin/appsAndServices", map[string]string{})
+	s.adapter.SetBaseUrl(strings.TrimSuffix(c.baseURL, apiVersionPath))
+	ri := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(method, "{+baseurl}"+path, map[string]string{})
 	ri.Headers.TryAdd("Accept", "application/json")
 	if body != nil {
 		ri.SetStreamContentAndContentType(body, "application/json")
