@@ -57,9 +57,10 @@ type DeviceSignIn struct {
 // offline_access), hands it to show, then polls the token endpoint every
 // interval (5 s more after each slow_down, each poll bounded by the call
 // timeout) until the user approves, declines or the code expires (Entra
-// says so, or its expires_in passes), or ctx ends. A refusal is an *m365.Error whose Code
-// is Entra's (authorization_declined, expired_token, bad_verification_code,
-// invalid_resource, ...); an answer without a refresh token is an error too.
+// says so, or its expires_in passes), or ctx ends. A refusal is an
+// *m365.Error whose Code is Entra's (authorization_declined, expired_token,
+// bad_verification_code, invalid_resource, ...); an answer without a
+// refresh token is an error too.
 func (p *Provider) SignInWithDeviceCode(ctx context.Context, tenant, clientID string, scopes []string, show func(DeviceCodePrompt)) (DeviceSignIn, error) {
 	if !validTenantID(tenant) || tenant == "" || clientID == "" {
 		return DeviceSignIn{}, invalid("device code sign-in needs a tenant (GUID or domain) and a client ID")

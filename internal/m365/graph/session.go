@@ -161,10 +161,7 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if resp.StatusCode < 300 {
-		r.set(nil, nil, nil)
-		r.mu.Lock()
-		r.answered = true
-		r.mu.Unlock()
+		r.set(nil, nil, nil) // answered
 		return resp, nil
 	}
 	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
@@ -180,10 +177,12 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
+// set records an outcome: a transport error, a non-2xx response, or
+// neither (a 2xx).
 func (r *recorder) set(err error, resp *http.Response, body []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.err, r.resp, r.body, r.answered = err, resp, body, false
+	r.err, r.resp, r.body, r.answered = err, resp, body, err == nil && resp == nil
 }
 
 // last returns the recorded outcome of the latest request.
