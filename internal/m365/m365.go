@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -73,6 +74,29 @@ func ValidateOrigin(origin string) error {
 		return fmt.Errorf("%q must be an origin only, without path, query or credentials", origin)
 	}
 	return nil
+}
+
+// SameOrigin reports whether u is on origin: the same scheme, the same host
+// in any case and the same port (a missing one is the scheme's default),
+// and no user info. Requests that carry a token or a credential go only
+// where SameOrigin holds.
+func SameOrigin(origin, u *url.URL) bool {
+	return u.User == nil && strings.EqualFold(origin.Scheme, u.Scheme) &&
+		strings.EqualFold(origin.Hostname(), u.Hostname()) && portOf(origin) == portOf(u)
+}
+
+// portOf is u's port, or its scheme's default when it names none.
+func portOf(u *url.URL) string {
+	if port := u.Port(); port != "" {
+		return port
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
 }
 
 // NewHTTPClient returns an HTTP client whose trust store is the system pool

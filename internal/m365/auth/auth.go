@@ -305,7 +305,7 @@ type authorityOnly struct {
 }
 
 func (t *authorityOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !sameOrigin(t.origin, req.URL) {
+	if !m365.SameOrigin(t.origin, req.URL) {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
@@ -319,27 +319,4 @@ func (t *authorityOnly) RoundTrip(req *http.Request) (*http.Response, error) {
 // tokenURL is the v2 token endpoint of tenant.
 func (p *Provider) tokenURL(tenant string) string {
 	return p.authority + "/" + tenant + "/oauth2/v2.0/token"
-}
-
-// sameOrigin reports whether u has the scheme, host and port of authority:
-// the host compares case-insensitively and a missing port is the scheme's
-// default.
-func sameOrigin(authority, u *url.URL) bool {
-	return strings.EqualFold(authority.Scheme, u.Scheme) &&
-		strings.EqualFold(authority.Hostname(), u.Hostname()) &&
-		portOf(authority) == portOf(u)
-}
-
-// portOf is u's port, or its scheme's default when it names none.
-func portOf(u *url.URL) string {
-	if port := u.Port(); port != "" {
-		return port
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return "443"
-	case "http":
-		return "80"
-	}
-	return ""
 }

@@ -167,43 +167,6 @@ func TestTokenEndpointOnAnotherHostIsRefused(t *testing.T) {
 	}
 }
 
-// TestSameOrigin: a request may go to the authority's origin only; the host
-// compares case-insensitively and https' default port may be left out.
-func TestSameOrigin(t *testing.T) {
-	cases := map[string]struct {
-		authority, target string
-		want              bool
-	}{
-		"same":                    {"https://login.microsoftonline.com", "https://login.microsoftonline.com/t/oauth2/v2.0/token", true},
-		"host case":               {"https://login.microsoftonline.com", "https://LOGIN.MicrosoftOnline.com/t", true},
-		"explicit default port":   {"https://login.microsoftonline.com", "https://login.microsoftonline.com:443/t", true},
-		"authority with :443":     {"https://login.microsoftonline.com:443", "https://login.microsoftonline.com/t", true},
-		"same IP and port":        {"https://127.0.0.1:8443", "https://127.0.0.1:8443/t", true},
-		"other host":              {"https://login.microsoftonline.com", "https://other-host/t", false},
-		"host with a suffix":      {"https://login.microsoftonline.com", "https://login.microsoftonline.com.evil.example/t", false},
-		"other port":              {"https://127.0.0.1:8443", "https://127.0.0.1:8444/t", false},
-		"port left out":           {"https://127.0.0.1:8443", "https://127.0.0.1/t", false},
-		"plain http, same host":   {"https://login.microsoftonline.com", "http://login.microsoftonline.com/t", false},
-		"http on the https port":  {"https://login.microsoftonline.com", "http://login.microsoftonline.com:443/t", false},
-		"user info is not a host": {"https://login.microsoftonline.com", "https://login.microsoftonline.com@other-host/t", false},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			a, err := url.Parse(tc.authority)
-			if err != nil {
-				t.Fatal(err)
-			}
-			u, err := url.Parse(tc.target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := sameOrigin(a, u); got != tc.want {
-				t.Errorf("sameOrigin(%s, %s) = %v, want %v", tc.authority, tc.target, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestEchoedCredentialsAreNotQuoted: a proxy page in place of Entra's JSON
 // (echoing the posted form) is described, never quoted, whatever its status.
 func TestEchoedCredentialsAreNotQuoted(t *testing.T) {
