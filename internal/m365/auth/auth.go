@@ -107,10 +107,7 @@ func NewProvider(o Options) (*Provider, error) {
 	if err := m365.ValidateOrigin(authority); err != nil {
 		return nil, fmt.Errorf("authority host: %w", err)
 	}
-	origin, err := url.Parse(authority)
-	if err != nil {
-		return nil, fmt.Errorf("authority host: %w", err)
-	}
+	origin, _ := url.Parse(authority) // validated above
 	p := &Provider{
 		authority: strings.TrimSuffix(authority, "/"),
 		origin:    origin,

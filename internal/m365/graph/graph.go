@@ -84,12 +84,10 @@ type Client struct {
 	baseURL string // origin + /v1.0
 	host    string // host name without port: the only host tokens are sent to
 	origin  string // host[:port], the gate's key for this endpoint
-	// endpoint is the origin, parsed: the only one a nextLink may lead to.
-	endpoint *url.URL
-	base     http.RoundTripper
-	gate     *m365.Gate
-	timeout  time.Duration
-	now      func() time.Time
+	base    http.RoundTripper
+	gate    *m365.Gate
+	timeout time.Duration
+	now     func() time.Time
 }
 
 // New checks the options and returns a Client. It makes no request.
@@ -103,11 +101,10 @@ func New(o Options) (*Client, error) {
 	}
 	u, _ := url.Parse(endpoint) // validated above
 	c := &Client{
-		baseURL:  endpoint + apiVersionPath,
-		host:     u.Hostname(),
-		origin:   u.Host,
-		endpoint: &url.URL{Scheme: u.Scheme, Host: u.Host},
-		base:     http.DefaultTransport,
+		baseURL: endpoint + apiVersionPath,
+		host:    u.Hostname(),
+		origin:  u.Host,
+		base:    http.DefaultTransport,
 	}
 	c.now, c.gate, c.timeout = m365.CallDefaults(o.Now, o.Gate, o.Timeout)
 	if o.HTTPClient != nil && o.HTTPClient.Transport != nil {
@@ -267,7 +264,7 @@ func pagingError(reason string) *m365.Error {
 // link is refused before a request (and the token) leaves.
 func (c *Client) followable(link string) error {
 	u, err := url.Parse(link)
-	if err != nil || !m365.SameOrigin(c.endpoint, u) {
+	if err != nil || !m365.SameOrigin(&url.URL{Scheme: "https", Host: c.origin}, u) {
 		return pagingError(reasonForeignNextLink)
 	}
 	return nil

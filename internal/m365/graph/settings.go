@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -79,10 +80,9 @@ func (t Tenant) GetAuthorizationPolicy(ctx context.Context) (Settings, error) {
 // Policy.ReadWrite.Authorization. Idempotent. The body is plain JSON of the
 // properties: the SDK's model would add its @odata.type.
 func (t Tenant) UpdateAuthorizationPolicy(ctx context.Context, set Settings) error {
-	for name := range set {
-		if name != FieldAllowedToSignUpEmailBasedSubscriptions && name != FieldAllowEmailVerifiedUsersToJoinOrganization {
-			return &m365.Error{Op: OpUpdateAuthorizationPolicy, Kind: m365.BadRequest, Reason: "not an authorization policy setting: " + name}
-		}
+	if err := onlyFields(OpUpdateAuthorizationPolicy, "an authorization policy", set,
+		FieldAllowedToSignUpEmailBasedSubscriptions, FieldAllowEmailVerifiedUsersToJoinOrganization); err != nil {
+		return err
 	}
 	body, err := json.Marshal(set)
 	if err != nil {
@@ -132,10 +132,9 @@ func (t Tenant) GetAppsAndServices(ctx context.Context) (Settings, error) {
 // those properties). Needs OrgSettings-AppsAndServices.ReadWrite.All.
 // Idempotent.
 func (t Tenant) UpdateAppsAndServices(ctx context.Context, set Settings) error {
-	for name := range set {
-		if name != FieldIsAppAndServicesTrialEnabled && name != FieldIsOfficeStoreEnabled {
-			return &m365.Error{Op: OpUpdateAppsAndServices, Kind: m365.BadRequest, Reason: "not an apps and services setting: " + name}
-		}
+	if err := onlyFields(OpUpdateAppsAndServices, "an apps and services", set,
+		FieldIsAppAndServicesTrialEnabled, FieldIsOfficeStoreEnabled); err != nil {
+		return err
 	}
 	body, err := json.Marshal(map[string]Settings{"settings": set})
 	if err != nil {
@@ -189,6 +188,17 @@ func NotOffered(err error) bool {
 	e, ok := m365.AsError(err)
 	return ok && (e.Op == OpGetAppsAndServices || e.Op == OpUpdateAppsAndServices) &&
 		(e.Kind == m365.NotFound || e.StatusCode == 400 || e.StatusCode == 404)
+}
+
+// onlyFields refuses a write holding a property other than fields: the
+// resource (what) has no such setting.
+func onlyFields(op, what string, set Settings, fields ...string) error {
+	for name := range set {
+		if !slices.Contains(fields, name) {
+			return &m365.Error{Op: op, Kind: m365.BadRequest, Reason: "not " + what + " setting: " + name}
+		}
+	}
+	return nil
 }
 
 func putBool(out Settings, name string, v *bool) {
